@@ -1,0 +1,303 @@
+// Every message that crosses an actor boundary, locally or between nodes.
+//
+// All types live in one CAF type-ID block (`montana`) that every node registers
+// through `register_messages`. A peer that sends a type we do not know, or a
+// known type we cannot deserialize, is dropped by CAF's deserializer; our
+// actors additionally treat unexpected messages as log-and-drop.
+#pragma once
+
+#include <caf/all.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace montana {
+
+/// How a probe judges a peer; only `dead` lets a lower node take a duty.
+enum class verdict : uint8_t { unknown, alive, suspect, dead };
+
+/// Outcome of one check: `unavailable` means it cannot run here, not that it failed.
+enum class check_status : uint8_t { ok, failed, unavailable };
+
+/// Which checks decide a probe's verdict.
+enum class check_mode : uint8_t { service, host };
+
+std::string to_string(verdict x);
+std::string to_string(check_status x);
+std::string to_string(check_mode x);
+
+// -- between nodes (gateway to gateway) ---------------------------------------
+
+/// First message on a new link: the dialing node names itself and hands over its gateway.
+struct hello {
+  std::string node;
+  caf::actor gateway;
+  uint64_t incarnation = 0;
+};
+
+/// The accepting gateway's answer to `hello`: who it really is.
+struct welcome {
+  std::string node;
+  uint64_t incarnation = 0;
+};
+
+/// Service liveness check; answered with `pong` by the peer's gateway.
+struct ping {
+  std::string from;
+  uint64_t seq = 0;
+};
+
+/// Answer to `ping`; `incarnation` changes whenever the node restarts.
+struct pong {
+  std::string node;
+  uint64_t seq = 0;
+  uint64_t incarnation = 0;
+};
+
+/// `from` is about to run `duty` under `term`: every receiver must stop it first.
+struct claim {
+  std::string duty;
+  std::string from;
+  uint64_t term = 0;
+};
+
+/// Answer to `claim`: `from` does not run `duty` and will not while the claimer lives.
+struct released {
+  std::string duty;
+  std::string from;
+  uint64_t term = 0;
+};
+
+/// Answer to a claim from a lower node: `from` is alive and ranks above the claimer.
+struct refused {
+  std::string duty;
+  std::string from;
+  uint64_t term = 0;
+};
+
+// -- inside one node ------------------------------------------------------------
+
+/// The peer actor has a proven link to `node`; `gateway` reaches that node's gateway.
+struct link_up {
+  std::string node;
+  caf::actor gateway;
+};
+
+/// The link to `node` is gone (closed, heartbeat timeout or refused).
+struct link_down {
+  std::string node;
+  std::string reason;
+};
+
+/// A probe's verdict on `node` changed (or is repeated for a new subscriber).
+struct verdict_changed {
+  std::string node;
+  verdict value = verdict::unknown;
+  std::string reason;
+};
+
+/// Someone heard directly from `node` (for example its claim): the probe counts it as alive.
+struct heard {
+  std::string node;
+};
+
+/// Result of one round of checks against a peer, produced off the scheduler threads.
+struct check_report {
+  std::string node;
+  check_status service = check_status::unavailable;
+  check_status icmp = check_status::unavailable;
+  check_status tcp22 = check_status::unavailable;
+  check_status tcp443 = check_status::unavailable;
+  std::string detail;
+};
+
+/// Asks a bot-supervisor to keep its duty running under `term` (restarting it on exit).
+struct run_duty {
+  uint64_t term = 0;
+};
+
+/// Asks a bot-supervisor to stop its duty; answered with `unit` once no child is left.
+struct stop_duty {
+  std::string reason;
+};
+
+/// The duty's process is running (reported by the supervisor to its leader).
+struct duty_started {
+  std::string duty;
+  uint64_t term = 0;
+  int32_t pid = 0;
+};
+
+/// The duty's process ended; `requested` is true when we stopped it ourselves.
+struct duty_exited {
+  std::string duty;
+  uint64_t term = 0;
+  int32_t pid = 0;
+  int32_t exit_code = 0;
+  int32_t signal = 0;
+  bool requested = false;
+};
+
+/// The duty's process could not be started; the supervisor retries with backoff.
+struct duty_failed {
+  std::string duty;
+  uint64_t term = 0;
+  std::string reason;
+};
+
+/// The launcher started child `id` as process `pid`.
+struct child_started {
+  uint64_t id = 0;
+  int32_t pid = 0;
+};
+
+/// Child `id` ended with `exit_code`, or by `signal` when that is non-zero.
+struct child_exited {
+  uint64_t id = 0;
+  int32_t pid = 0;
+  int32_t exit_code = 0;
+  int32_t signal = 0;
+};
+
+/// One line the child wrote; `stream` is "stdout" or "stderr".
+struct child_output {
+  uint64_t id = 0;
+  std::string stream;
+  std::string line;
+};
+
+/// Child `id` could not be started.
+struct child_failed {
+  uint64_t id = 0;
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hello& x) {
+  return f(caf::meta::type_name("hello"), x.node, x.gateway, x.incarnation);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, welcome& x) {
+  return f(caf::meta::type_name("welcome"), x.node, x.incarnation);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ping& x) {
+  return f(caf::meta::type_name("ping"), x.from, x.seq);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pong& x) {
+  return f(caf::meta::type_name("pong"), x.node, x.seq, x.incarnation);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, claim& x) {
+  return f(caf::meta::type_name("claim"), x.duty, x.from, x.term);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, released& x) {
+  return f(caf::meta::type_name("released"), x.duty, x.from, x.term);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, refused& x) {
+  return f(caf::meta::type_name("refused"), x.duty, x.from, x.term);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_up& x) {
+  return f(caf::meta::type_name("link_up"), x.node, x.gateway);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_down& x) {
+  return f(caf::meta::type_name("link_down"), x.node, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verdict_changed& x) {
+  return f(caf::meta::type_name("verdict_changed"), x.node, x.value, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, heard& x) {
+  return f(caf::meta::type_name("heard"), x.node);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, check_report& x) {
+  return f(caf::meta::type_name("check_report"), x.node, x.service, x.icmp, x.tcp22, x.tcp443,
+           x.detail);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, run_duty& x) {
+  return f(caf::meta::type_name("run_duty"), x.term);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stop_duty& x) {
+  return f(caf::meta::type_name("stop_duty"), x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, duty_started& x) {
+  return f(caf::meta::type_name("duty_started"), x.duty, x.term, x.pid);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, duty_exited& x) {
+  return f(caf::meta::type_name("duty_exited"), x.duty, x.term, x.pid, x.exit_code, x.signal,
+           x.requested);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, duty_failed& x) {
+  return f(caf::meta::type_name("duty_failed"), x.duty, x.term, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, child_started& x) {
+  return f(caf::meta::type_name("child_started"), x.id, x.pid);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, child_exited& x) {
+  return f(caf::meta::type_name("child_exited"), x.id, x.pid, x.exit_code, x.signal);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, child_output& x) {
+  return f(caf::meta::type_name("child_output"), x.id, x.stream, x.line);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, child_failed& x) {
+  return f(caf::meta::type_name("child_failed"), x.id, x.reason);
+}
+
+/// Registers the `montana` type-ID block with an actor system configuration.
+void register_messages(caf::actor_system_config& cfg);
+
+} // namespace montana
+
+CAF_BEGIN_TYPE_ID_BLOCK(montana, caf::first_custom_type_id)
+  CAF_ADD_TYPE_ID(montana, (montana::verdict))
+  CAF_ADD_TYPE_ID(montana, (montana::check_status))
+  CAF_ADD_TYPE_ID(montana, (montana::hello))
+  CAF_ADD_TYPE_ID(montana, (montana::welcome))
+  CAF_ADD_TYPE_ID(montana, (montana::ping))
+  CAF_ADD_TYPE_ID(montana, (montana::pong))
+  CAF_ADD_TYPE_ID(montana, (montana::claim))
+  CAF_ADD_TYPE_ID(montana, (montana::released))
+  CAF_ADD_TYPE_ID(montana, (montana::refused))
+  CAF_ADD_TYPE_ID(montana, (montana::link_up))
+  CAF_ADD_TYPE_ID(montana, (montana::link_down))
+  CAF_ADD_TYPE_ID(montana, (montana::verdict_changed))
+  CAF_ADD_TYPE_ID(montana, (montana::heard))
+  CAF_ADD_TYPE_ID(montana, (montana::check_report))
+  CAF_ADD_TYPE_ID(montana, (montana::run_duty))
+  CAF_ADD_TYPE_ID(montana, (montana::stop_duty))
+  CAF_ADD_TYPE_ID(montana, (montana::duty_started))
+  CAF_ADD_TYPE_ID(montana, (montana::duty_exited))
+  CAF_ADD_TYPE_ID(montana, (montana::duty_failed))
+  CAF_ADD_TYPE_ID(montana, (montana::child_started))
+  CAF_ADD_TYPE_ID(montana, (montana::child_exited))
+  CAF_ADD_TYPE_ID(montana, (montana::child_output))
+  CAF_ADD_TYPE_ID(montana, (montana::child_failed))
+CAF_END_TYPE_ID_BLOCK(montana)
+
+namespace montana {
+
+// Atoms (at most 10 characters, suffix `_atom`).
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using wake_atom = caf::atom_constant<caf::atom("wake")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using check_atom = caf::atom_constant<caf::atom("check")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+
+} // namespace montana

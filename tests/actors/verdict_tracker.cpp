@@ -1,0 +1,61 @@
+#define CAF_SUITE actors.verdict_tracker
+#include "caf/test/dsl.hpp"
+
+#include "actors/verdict_tracker.hpp"
+
+using namespace montana;
+
+CAF_TEST(first success makes an unknown peer alive) {
+  verdict_tracker t{3, 3};
+  CAF_CHECK(t.value() == verdict::unknown);
+  CAF_CHECK(t.observe(true));
+  CAF_CHECK(t.value() == verdict::alive);
+}
+
+CAF_TEST(an unknown peer is dead only after fall failures) {
+  verdict_tracker t{3, 3};
+  CAF_CHECK(!t.observe(false));
+  CAF_CHECK(!t.observe(false));
+  CAF_CHECK(t.value() == verdict::unknown);
+  CAF_CHECK(t.observe(false));
+  CAF_CHECK(t.value() == verdict::dead);
+}
+
+CAF_TEST(one lost check makes an alive peer suspect not dead) {
+  verdict_tracker t{2, 3};
+  t.observe(true);
+  CAF_CHECK(t.observe(false));
+  CAF_CHECK(t.value() == verdict::suspect);
+  CAF_CHECK(t.observe(true));
+  CAF_CHECK(t.value() == verdict::alive);
+  t.observe(false);
+  t.observe(false);
+  CAF_CHECK(t.value() == verdict::suspect);
+  CAF_CHECK(t.observe(false));
+  CAF_CHECK(t.value() == verdict::dead);
+}
+
+CAF_TEST(a dead peer needs rise consecutive successes) {
+  verdict_tracker t{3, 1};
+  t.observe(false);
+  CAF_REQUIRE(t.value() == verdict::dead);
+  t.observe(true);
+  t.observe(true);
+  t.observe(false);
+  t.observe(true);
+  t.observe(true);
+  CAF_CHECK(t.value() == verdict::dead);
+  CAF_CHECK(t.observe(true));
+  CAF_CHECK(t.value() == verdict::alive);
+}
+
+CAF_TEST(direct evidence revives a dead peer at once) {
+  verdict_tracker t{3, 2};
+  t.observe(false);
+  t.observe(false);
+  CAF_REQUIRE(t.value() == verdict::dead);
+  CAF_CHECK(t.force_alive());
+  CAF_CHECK(t.value() == verdict::alive);
+  CAF_CHECK(t.observe(false));
+  CAF_CHECK(t.value() == verdict::suspect);
+}
