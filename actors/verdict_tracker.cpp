@@ -5,8 +5,7 @@
 namespace montana {
 
 verdict_tracker::verdict_tracker(int rise, int fall)
-  : rise_(std::max(1, rise)), fall_(std::max(1, fall)) {
-}
+    : rise_(std::max(1, rise)), fall_(std::max(1, fall)) {}
 
 bool verdict_tracker::observe(bool ok) {
   auto before = value_;

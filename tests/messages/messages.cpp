@@ -11,9 +11,7 @@ using namespace montana;
 namespace {
 
 struct registered_config : caf::actor_system_config {
-  registered_config() {
-    register_messages(*this);
-  }
+  registered_config() { register_messages(*this); }
 };
 
 template <class T>

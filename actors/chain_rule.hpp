@@ -1,0 +1,141 @@
+// The decision of one node for one duty: pure, no CAF, no clock, no I/O.
+//
+// Rule: I run the duty iff every node above me in the duty's chain is dead.
+// Protocol (acknowledged handover):
+//
+//   standby --rule holds--> claiming --all non-dead nodes released--> holder
+//      ^                      |  (claim(term) sent to each, resent on tick)
+//      |  rule fails          |                                   |
+//      +----------------------+                                   | rule fails or a
+//      |                                                          | higher node claims
+//      +------------- stopped (released sent) ----- releasing <---+
+//
+// A node answers a claim from a higher node with `released` once it runs no
+// duty process (at once in standby, after the supervisor confirmed the stop in
+// holder/releasing), and with `refused` to a claim from a lower node (it is
+// alive, so the claimer must not run). A claim is direct evidence of life: the
+// claimer counts as alive from then on. Only `dead` verdicts let a node skip an
+// acknowledgement, which is what makes hand-back overlap-free among nodes that
+// can reach each other. Terms grow with every change of holder
+// (max term seen + 1) and travel with every leadership message.
+#pragma once
+
+#include "messages/messages.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace montana {
+
+/// The role of a node for one duty.
+enum class duty_role : uint8_t { standby, claiming, holder, releasing };
+
+std::string to_string(duty_role x);
+
+/// What the chain rule asks its actor to do.
+namespace rule_action {
+/// Send claim{term} to `to`.
+struct send_claim {
+  std::string to;
+  uint64_t term;
+};
+/// Send released{term} to `to` (answer to its claim of `term`).
+struct send_released {
+  std::string to;
+  uint64_t term;
+};
+/// Send refused{term} to `to` (answer to its claim of `term`).
+struct send_refused {
+  std::string to;
+  uint64_t term;
+};
+/// Start (and keep running) the duty process under `term`.
+struct start_duty {
+  uint64_t term;
+};
+/// Stop the duty process; answer with `on_stopped` once no child is left.
+struct stop_duty {};
+/// `node` proved it is alive: tell its probe.
+struct mark_alive {
+  std::string node;
+};
+/// The role changed; the actor logs one line with node, duty, term and reason.
+struct role_changed {
+  duty_role from;
+  duty_role to;
+  uint64_t term;
+  std::string reason;
+};
+} // namespace rule_action
+
+using chain_action =
+    std::variant<rule_action::send_claim, rule_action::send_released, rule_action::send_refused,
+                 rule_action::start_duty, rule_action::stop_duty, rule_action::mark_alive,
+                 rule_action::role_changed>;
+
+/// One node's state machine for one duty; fed inputs, it returns actions.
+class chain_rule {
+public:
+  using time_point = std::chrono::steady_clock::time_point;
+
+  /// `chain` lists the duty's nodes by priority and must contain `self`.
+  /// No decision is taken before `start + startup_delay`.
+  chain_rule(std::string self, std::vector<std::string> chain,
+             std::chrono::milliseconds startup_delay, time_point start);
+
+  /// A probe's verdict on `node` (nodes outside the chain are ignored).
+  std::vector<chain_action> on_verdict(const std::string& node, verdict value);
+  /// `from` claims the duty under `term`.
+  std::vector<chain_action> on_claim(const std::string& from, uint64_t term);
+  /// `from` released the duty in answer to our claim of `term`.
+  std::vector<chain_action> on_released(const std::string& from, uint64_t term);
+  /// `from` refused our claim: it is alive and ranks above us.
+  std::vector<chain_action> on_refused(const std::string& from, uint64_t term);
+  /// The supervisor confirmed that no duty process is left.
+  std::vector<chain_action> on_stopped();
+  /// Time passes: ends the startup delay, resends pending claims.
+  std::vector<chain_action> tick(time_point now);
+
+  duty_role role() const { return role_; }
+  /// The term this node claims, holds or releases under; in standby the highest term seen.
+  uint64_t term() const;
+  /// True once the startup delay is over.
+  bool ready() const { return ready_; }
+  /// Nodes whose `released` a claim still waits for.
+  const std::set<std::string>& pending() const { return pending_; }
+  verdict verdict_of(const std::string& node) const;
+  /// True iff every node above this one is dead (ignores the startup delay).
+  bool above_all_dead() const;
+  const std::string& self() const { return self_; }
+  const std::vector<std::string>& chain() const { return chain_; }
+
+private:
+  int rank(const std::string& node) const;
+  void observe_term(uint64_t term);
+  void set_role(duty_role to, std::string reason, std::vector<chain_action>& out);
+  void evaluate(std::vector<chain_action>& out);
+  void begin_claim(std::vector<chain_action>& out);
+  void finish_claim_if_done(std::vector<chain_action>& out);
+  void begin_release(std::string reason, std::vector<chain_action>& out);
+
+  std::string self_;
+  std::vector<std::string> chain_;
+  int self_rank_;
+  time_point ready_at_;
+  bool ready_ = false;
+  duty_role role_ = duty_role::standby;
+  /// Term of our latest claim.
+  uint64_t term_ = 0;
+  uint64_t max_term_ = 0;
+  std::map<std::string, verdict> verdicts_;
+  std::set<std::string> pending_;
+  /// Claims (node -> its term) to acknowledge once our process is gone.
+  std::map<std::string, uint64_t> owed_releases_;
+};
+
+} // namespace montana
