@@ -274,7 +274,8 @@ struct sim {
 
   void boot(const std::string& n) {
     auto& st = nodes[n];
-    st.rule = std::make_unique<chain_rule>(n, five, 3s, now);
+    // A short startup delay on purpose: safety must not depend on it.
+    st.rule = std::make_unique<chain_rule>(n, five, rnd(0, 300), now);
     st.alive = true;
     ++st.incarnation;
     st.running = false;
