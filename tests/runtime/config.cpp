@@ -43,6 +43,17 @@ std::string error_of(const std::string& text) {
   CAF_FAIL("no error for:\n" << text);
 }
 
+/// A file of this repository, found from this source file's path.
+std::string repo_file(const std::string& relative) {
+  auto path = std::filesystem::path{__FILE__}.parent_path().parent_path().parent_path() / relative;
+  std::ifstream in{path};
+  if (!in)
+    CAF_FAIL("cannot read " << path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 /// Sets or unsets MONTANA_NODE_NAME for one test and restores the old value.
 class node_env {
 public:
@@ -120,13 +131,25 @@ CAF_TEST(the default has the five seed hosts in chain order and one duty over al
 }
 
 CAF_TEST(the sample deploy file is the embedded default) {
-  auto path = std::filesystem::path{__FILE__}.parent_path().parent_path().parent_path() / "deploy" /
-              "montana.toml";
-  std::ifstream in{path};
-  CAF_REQUIRE(in.good());
-  std::ostringstream text;
-  text << in.rdbuf();
-  CAF_CHECK(text.str() == default_config_text());
+  CAF_CHECK(repo_file("deploy/montana.toml") == default_config_text());
+}
+
+CAF_TEST(the documentation examples are valid) {
+  auto doc = repo_file("docs/configuration.md");
+  constexpr std::string_view fence = "```toml\n";
+  size_t examples = 0;
+  for (auto at = doc.find(fence); at != std::string::npos; at = doc.find(fence, at)) {
+    at += fence.size();
+    auto end = doc.find("```", at);
+    auto block = doc.substr(at, end - at);
+    // Fragments (an extra duty, a profile) are shown on top of the default.
+    if (block.find("[[cluster.nodes]]") == std::string::npos)
+      block = std::string{default_config_text()} + block;
+    CAF_MESSAGE("example " << examples);
+    parse_config(block, "docs/configuration.md");
+    ++examples;
+  }
+  CAF_CHECK_EQUAL(examples, 4u);
 }
 
 CAF_TEST(a file with every key sets every field) {
