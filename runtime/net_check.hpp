@@ -1,0 +1,62 @@
+// Blocking but bounded host checks (ICMP echo, TCP connect) for a probe's I/O thread.
+//
+// Every call returns within its timeout plus a few milliseconds, never later. A host is an IPv4 or
+// IPv6 literal or a name. Literals never block. getaddrinfo cannot be interrupted, so a name is
+// looked up on a helper thread: when the lookup outlives the timeout the call fails on time, and
+// the abandoned lookup ends in the background within the resolver's own limits (resolv.conf
+// `timeout` x `attempts`), holding one thread meanwhile. Prefer literals for peers. Of a name's
+// addresses only the first (in getaddrinfo's RFC 6724 order) is checked.
+#pragma once
+
+#include "messages/messages.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace montana {
+
+/// Owns one file descriptor (or none, -1) and closes it exactly once.
+class unique_fd {
+public:
+  unique_fd() = default;
+  explicit unique_fd(int fd) : fd_{fd} {}
+  unique_fd(unique_fd&& other) noexcept;
+  unique_fd& operator=(unique_fd&& other) noexcept;
+  ~unique_fd();
+
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+
+  /// Closes the current descriptor, if any, and takes ownership of `fd`.
+  void reset(int fd = -1) noexcept;
+
+private:
+  int fd_ = -1;
+};
+
+/// TCP handshake with `host`:`port`; on failure `*detail` says why ("connection refused"),
+/// on success it is cleared.
+check_status tcp_connect(const std::string& host, uint16_t port, std::chrono::milliseconds timeout,
+                         std::string* detail = nullptr);
+
+/// One ICMP (or ICMPv6) echo round trip; `unavailable` when neither a raw socket (CAP_NET_RAW) nor
+/// an unprivileged ping socket (net.ipv4.ping_group_range) is permitted here.
+check_status icmp_echo(const std::string& host, std::chrono::milliseconds timeout,
+                       std::string* detail = nullptr);
+
+/// Outcome of the host checks against one peer; `detail` names every check that did not succeed.
+struct host_check_result {
+  check_status icmp = check_status::unavailable;
+  check_status tcp22 = check_status::unavailable;
+  check_status tcp443 = check_status::unavailable;
+  std::string detail;
+};
+
+/// Runs ICMP echo, TCP 22 and TCP 443 concurrently: the whole call takes at most `timeout`.
+host_check_result check_host(const std::string& host, std::chrono::milliseconds timeout);
+
+/// The seed's rule: a host is alive when its ICMP echo, TCP 22 or TCP 443 check succeeded.
+bool host_alive(const host_check_result& result);
+
+} // namespace montana
