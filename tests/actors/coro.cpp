@@ -220,6 +220,13 @@ CAF_TEST(sleep resumes after the duration and not before) {
   CAF_CHECK_EQUAL(state_of(hdl).coros.suspended(), 0u);
 }
 
+CAF_TEST(sleep of zero does not suspend) {
+  auto hdl = spawn_runner([this](runner_state& st) { sleep_once(st.coros, &steps, 0s); });
+  caf::anon_send(hdl, go_atom::value);
+  consume_messages();
+  CAF_CHECK_EQUAL(steps, trace({"start", "woke"}));
+}
+
 CAF_TEST(request yields the reply) {
   auto dest = spawn_callee();
   std::optional<caf::expected<int>> got;
@@ -312,9 +319,11 @@ CAF_TEST(a signal wait times out with false) {
   advance_time(4s);
   consume_messages();
   CAF_CHECK_EQUAL(steps, trace{});
+  CAF_CHECK_EQUAL(state_of(hdl).acked.waiting(), 1u);
   advance_time(1s);
   consume_messages();
   CAF_CHECK_EQUAL(steps, trace({"timed out"}));
+  CAF_CHECK_EQUAL(state_of(hdl).acked.waiting(), 0u);
   caf::anon_send(hdl, ack_atom::value);
   consume_messages();
   CAF_CHECK_EQUAL(steps, trace({"timed out", "ack handled"}));
