@@ -64,7 +64,7 @@ struct callee_state {
 
 using callee_actor = caf::stateful_actor<callee_state>;
 
-/// Answers `int` requests per type tag; `never` requests are kept and answered only on `answer`.
+/// Answers each request by its types; keeps `go` requests unanswered until `answer` (then 7).
 caf::behavior callee(callee_actor* self) {
   return {
       [](int x) { return x * 2; },
@@ -140,7 +140,7 @@ co::task throw_after_sleep(co::scope& coros, trace* steps) {
 
 co::task throw_at_once(co::scope&) {
   throw 42;
-  co_return;
+  co_return; // makes this a coroutine
 }
 
 /// Routes spdlog's default logger into a buffer for the lifetime of the object.
