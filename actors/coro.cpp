@@ -35,8 +35,8 @@ std::string describe_current_exception() {
 } // namespace
 
 scope::~scope() {
-  // Destroying a frame runs its locals' destructors, which may start coroutines of their own that
-  // suspend: take the table before each pass so that no pass sees it change.
+  // Destroying a frame runs user code (the destructors of its locals), which could park another
+  // frame: each pass walks a table that nothing else changes, and a new pass catches the rest.
   while (!frames_.empty()) {
     auto frames = std::exchange(frames_, {});
     for (auto& [id, frame] : frames)
@@ -48,8 +48,8 @@ void task::promise_type::unhandled_exception() const noexcept {
   auto* self = scope_->self();
   auto what = describe_current_exception();
   spdlog::error("actor {} [{}]: coroutine failed: {}", self->name(), self->id(), what);
-  // The handler that resumed us returns normally; CAF then runs the actor's exit, which destroys
-  // this actor's other suspended frames with its state.
+  // The handler that started or resumed this coroutine returns normally; CAF then runs the actor's
+  // exit, which destroys the actor's other suspended frames with its state.
   self->quit(caf::make_error(caf::sec::runtime_error, std::move(what)));
 }
 
@@ -81,26 +81,29 @@ bool wait_awaiter::await_ready() const noexcept {
 void wait_awaiter::await_suspend(std::coroutine_handle<> frame) {
   auto id = scope_access::next_id(scope_);
   auto* s = &scope_;
-  auto* self = this;
-  wake_id_ = expect_wake(scope_.self(), timeout_,
-                         caf::behavior{[s, id](bool) { scope_access::wake(*s, id, [] {}); },
-                                       [s, id, self](caf::error&) {
-                                         scope_access::wake(*s, id, [self] {
-                                           self->notified_ = false;
-                                           std::erase_if(self->signal_.waiters_,
-                                                         [self](const signal::waiter& w) {
-                                                           return w.wake_id == self->wake_id_;
-                                                         });
-                                         });
-                                       }});
+  auto* awaiter = this;
+  auto on_notify = [s, id](bool) { scope_access::wake(*s, id, [] {}); };
+  auto on_timeout = [s, id, awaiter](caf::error&) {
+    scope_access::wake(*s, id, [awaiter] { awaiter->time_out(); });
+  };
+  wake_id_ = expect_wake(scope_.self(), timeout_, caf::behavior{on_notify, on_timeout});
   signal_.waiters_.push_back({caf::actor_cast<caf::weak_actor_ptr>(scope_.self()), wake_id_});
   scope_access::park(scope_, id, frame);
+}
+
+void wait_awaiter::time_out() {
+  notified_ = false;
+  // A reusable signal would otherwise collect one stale waiter per timed-out wait.
+  std::erase_if(signal_.waiters_,
+                [this](const signal::waiter& w) { return w.wake_id == wake_id_; });
 }
 
 } // namespace detail
 
 void signal::notify() {
   notified_ = true;
+  // Answer each wait's request id: CAF runs the waiter's handler in a message of its own, so no
+  // coroutine resumes inside the caller's handler.
   for (auto& w : std::exchange(waiters_, {}))
     if (auto self = caf::actor_cast<caf::strong_actor_ptr>(w.self))
       self->get()->eq_impl(w.wake_id, self, nullptr, true);

@@ -4,13 +4,16 @@
 //   struct leader_state {
 //     explicit leader_state(caf::stateful_actor<leader_state>* self) : self(self) {}
 //     caf::stateful_actor<leader_state>* self;
-//     co::signal all_released;
-//     co::scope coros{self}; // last member: suspended frames die before what they use
+//     co::signal released;
+//     co::scope coros{self}; // last member: frames die before the members they use
 //   };
-//   co::task take(co::scope& coros, leader_state& st, caf::actor peer) {
-//     auto ok = co_await co::request<void>(coros, peer, 2s, stop_duty{"takeover"});
-//     if (!ok || !co_await st.all_released.wait(coros, 5s))
-//       co_return; // re-check state here: other messages ran while we waited
+//
+//   co::task hand_over(co::scope& coros, leader_state& st, caf::actor supervisor) {
+//     auto stopped = co_await co::request<void>(coros, supervisor, 5s, stop_duty{"handover"});
+//     if (!stopped)
+//       co_return;
+//     bool all_released = co_await st.released.wait(coros, 3s);
+//     // Other messages ran meanwhile: re-check `st` before acting on `all_released`.
 //   }
 //
 // Rules for users:
@@ -22,15 +25,16 @@
 // - The scope is a member of the actor's state, declared after everything its coroutines use:
 //   CAF 0.17 destroys the state in `on_exit`, and the scope then destroys every suspended frame
 //   (running the destructors of its locals) before the other members go.
-// - A `co::signal` belongs to the state of the one actor whose coroutines wait on it.
+// - A `co::signal` belongs to the state of the one actor whose coroutines wait on it, and
+//   outlives their waits.
 //
 // Changes against the first API draft:
-// - `scope` takes `caf::event_based_actor*` (a `stateful_actor<S>*` converts): `request` and
-//   `delayed_send` live in CAF's mixins of event_based_actor, not in scheduled_actor.
+// - `scope` takes `caf::event_based_actor*` (a `stateful_actor<S>*` converts): `request` lives
+//   in CAF's requester mixin of event_based_actor, not in scheduled_actor.
 // - No wake-up handler in the behavior: every wake-up is a response to a request id that only
-//   this layer knows (see coro.cpp). CAF routes responses past the behavior, so nothing can be
-//   forgotten, the wake-up still arrives after a `become`, and CAF drops it once the actor quit.
-//   `montana::wake_atom` is therefore not used here.
+//   this layer knows (see `expect_wake` in coro.cpp). CAF routes responses past the behavior, so
+//   no handler can be forgotten, and CAF drops them once the actor quit. `montana::wake_atom` is
+//   therefore not used here.
 // - `request` names the reply type `void` (not `caf::unit_t`) for an empty reply.
 #pragma once
 
@@ -138,9 +142,9 @@ struct scope_access {
     auto i = s.frames_.find(id);
     if (i == s.frames_.end())
       return;
+    std::forward<Deliver>(deliver)();
     auto frame = i->second;
     s.frames_.erase(i);
-    std::forward<Deliver>(deliver)();
     frame.resume();
   }
 };
@@ -150,7 +154,7 @@ struct scope_access {
 caf::message_id expect_wake(caf::event_based_actor* self, caf::timespan timeout,
                             caf::behavior on_wake);
 
-/// What `co::request<R...>` yields.
+/// Maps the reply types of `co::request` to what it yields.
 template <class... R>
 struct reply {
   using type = caf::expected<std::tuple<R...>>;
@@ -245,6 +249,8 @@ public:
   bool await_resume() const noexcept { return notified_; }
 
 private:
+  void time_out();
+
   signal& signal_;
   scope& scope_;
   caf::timespan timeout_;
@@ -296,6 +302,9 @@ public:
 
   /// Whether the flag is raised.
   bool notified() const noexcept { return notified_; }
+
+  /// How many coroutines wait on the signal right now.
+  std::size_t waiting() const noexcept { return waiters_.size(); }
 
   /// `co_await`: true once notified (at once if the flag is raised), false after `timeout`.
   detail::wait_awaiter wait(scope& s, caf::timespan timeout) noexcept {

@@ -64,7 +64,7 @@ struct callee_state {
 
 using callee_actor = caf::stateful_actor<callee_state>;
 
-/// Answers `int` requests per type tag; `never` requests are kept and answered only on `answer`.
+/// Answers each request by its types; keeps `go` requests unanswered until `answer` (then 7).
 caf::behavior callee(callee_actor* self) {
   return {
       [](int x) { return x * 2; },
@@ -140,7 +140,7 @@ co::task throw_after_sleep(co::scope& coros, trace* steps) {
 
 co::task throw_at_once(co::scope&) {
   throw 42;
-  co_return;
+  co_return; // makes this a coroutine
 }
 
 /// Routes spdlog's default logger into a buffer for the lifetime of the object.
@@ -218,6 +218,13 @@ CAF_TEST(sleep resumes after the duration and not before) {
   consume_messages();
   CAF_CHECK_EQUAL(steps, trace({"start", "woke"}));
   CAF_CHECK_EQUAL(state_of(hdl).coros.suspended(), 0u);
+}
+
+CAF_TEST(sleep of zero does not suspend) {
+  auto hdl = spawn_runner([this](runner_state& st) { sleep_once(st.coros, &steps, 0s); });
+  caf::anon_send(hdl, go_atom::value);
+  consume_messages();
+  CAF_CHECK_EQUAL(steps, trace({"start", "woke"}));
 }
 
 CAF_TEST(request yields the reply) {
@@ -312,9 +319,11 @@ CAF_TEST(a signal wait times out with false) {
   advance_time(4s);
   consume_messages();
   CAF_CHECK_EQUAL(steps, trace{});
+  CAF_CHECK_EQUAL(state_of(hdl).acked.waiting(), 1u);
   advance_time(1s);
   consume_messages();
   CAF_CHECK_EQUAL(steps, trace({"timed out"}));
+  CAF_CHECK_EQUAL(state_of(hdl).acked.waiting(), 0u);
   caf::anon_send(hdl, ack_atom::value);
   consume_messages();
   CAF_CHECK_EQUAL(steps, trace({"timed out", "ack handled"}));
