@@ -302,6 +302,23 @@ CAF_TEST(a child that ignores sigterm gets sigkill exactly after stop_grace) {
   CAF_CHECK(stop_errors.empty());
 }
 
+CAF_TEST(a child not gone after sigkill is killed again until it is) {
+  send(run_duty{7});
+  child_up(100);
+  auto id = child();
+  stop();
+  advance(10s);
+  advance(4999ms);
+  CAF_CHECK_EQUAL(fake->signals, (signals{{id, SIGTERM}, {id, SIGKILL}}));
+  advance(1ms);
+  advance(5s);
+  CAF_CHECK_EQUAL(fake->signals,
+                  (signals{{id, SIGTERM}, {id, SIGKILL}, {id, SIGKILL}, {id, SIGKILL}}));
+  CAF_CHECK_EQUAL(answered, 0);
+  send(child_exited{id, 100, 0, SIGKILL});
+  CAF_CHECK_EQUAL(answered, 1);
+}
+
 CAF_TEST(stop when idle answers at once) {
   stop();
   CAF_CHECK_EQUAL(answered, 1);
