@@ -89,6 +89,7 @@ void chain_rule::evaluate(std::vector<chain_action>& out) {
 void chain_rule::begin_claim(std::vector<chain_action>& out) {
   term_ = max_term_ + 1;
   max_term_ = term_;
+  reported_ = 0;
   pending_.clear();
   for (const auto& [node, v] : verdicts_)
     if (v != verdict::dead)
@@ -103,6 +104,14 @@ void chain_rule::begin_claim(std::vector<chain_action>& out) {
 void chain_rule::finish_claim_if_done(std::vector<chain_action>& out) {
   if (role_ != duty_role::claiming || !pending_.empty())
     return;
+  // An answer may have revealed our term or a higher one in use (we restarted and
+  // forgot): take the next free term and tell every live node about it.
+  if (reported_ >= term_ || max_term_ > term_) {
+    term_ = max_term_ = max_term_ + 1;
+    for (const auto& [node, v] : verdicts_)
+      if (v != verdict::dead)
+        out.emplace_back(act::send_claim{node, term_});
+  }
   set_role(duty_role::holder, "every live node released", out);
   out.emplace_back(act::start_duty{term_});
 }
@@ -138,9 +147,10 @@ std::vector<chain_action> chain_rule::on_claim(const std::string& from, uint64_t
   auto from_rank = rank(from);
   if (from_rank < 0 || from == self_)
     return out;
+  auto before = max_term_;
   observe_term(term);
   if (from_rank > self_rank_) {
-    out.emplace_back(act::send_refused{from, term});
+    out.emplace_back(act::send_refused{from, term, before});
     return out;
   }
   verdicts_[from] = verdict::alive;
@@ -148,35 +158,39 @@ std::vector<chain_action> chain_rule::on_claim(const std::string& from, uint64_t
   auto reason = from + " claimed term " + std::to_string(term);
   switch (role_) {
   case duty_role::standby:
-    out.emplace_back(act::send_released{from, term});
+    out.emplace_back(act::send_released{from, term, before});
     break;
   case duty_role::claiming:
     pending_.clear();
     set_role(duty_role::standby, std::move(reason), out);
-    out.emplace_back(act::send_released{from, term});
+    out.emplace_back(act::send_released{from, term, before});
     break;
   case duty_role::holder:
-    owed_releases_[from] = term;
+    owed_releases_[from] = {term, before};
     begin_release(std::move(reason), out);
     break;
   case duty_role::releasing:
-    owed_releases_[from] = term;
+    owed_releases_[from] = {term, before};
     break;
   }
   return out;
 }
 
-std::vector<chain_action> chain_rule::on_released(const std::string& from, uint64_t term) {
+std::vector<chain_action> chain_rule::on_released(const std::string& from, uint64_t term,
+                                                  uint64_t highest) {
   std::vector<chain_action> out;
-  observe_term(term);
-  if (role_ == duty_role::claiming && term == term_ && pending_.erase(from) > 0)
+  observe_term(std::max(term, highest));
+  if (role_ == duty_role::claiming && term == term_ && pending_.erase(from) > 0) {
+    reported_ = std::max(reported_, highest);
     finish_claim_if_done(out);
+  }
   return out;
 }
 
-std::vector<chain_action> chain_rule::on_refused(const std::string& from, uint64_t term) {
+std::vector<chain_action> chain_rule::on_refused(const std::string& from, uint64_t term,
+                                                 uint64_t highest) {
   std::vector<chain_action> out;
-  observe_term(term);
+  observe_term(std::max(term, highest));
   auto from_rank = rank(from);
   if (from_rank < 0 || from_rank >= self_rank_)
     return out;
@@ -190,8 +204,8 @@ std::vector<chain_action> chain_rule::on_stopped() {
   std::vector<chain_action> out;
   if (role_ != duty_role::releasing)
     return out;
-  for (const auto& [node, term] : owed_releases_)
-    out.emplace_back(act::send_released{node, term});
+  for (const auto& [node, owed] : owed_releases_)
+    out.emplace_back(act::send_released{node, owed.term, owed.highest});
   owed_releases_.clear();
   set_role(duty_role::standby, "duty process stopped", out);
   evaluate(out);

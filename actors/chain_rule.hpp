@@ -16,8 +16,10 @@
 // alive, so the claimer must not run). A claim is direct evidence of life: the
 // claimer counts as alive from then on. Only `dead` verdicts let a node skip an
 // acknowledgement, which is what makes hand-back overlap-free among nodes that
-// can reach each other. Terms grow with every change of holder
-// (max term seen + 1) and travel with every leadership message.
+// can reach each other. Terms grow with every change of holder: a claim takes
+// the highest term seen + 1, and a claimer that learns of a higher term from the
+// answers takes the duty under the highest + 1, so a restarted node (which
+// remembers no term) still continues the sequence of any node it can reach.
 #pragma once
 
 #include "messages/messages.hpp"
@@ -44,15 +46,17 @@ struct send_claim {
   std::string to;
   uint64_t term;
 };
-/// Send released{term} to `to` (answer to its claim of `term`).
+/// Send released{term, highest} to `to` (answer to its claim of `term`).
 struct send_released {
   std::string to;
   uint64_t term;
+  uint64_t highest;
 };
-/// Send refused{term} to `to` (answer to its claim of `term`).
+/// Send refused{term, highest} to `to` (answer to its claim of `term`).
 struct send_refused {
   std::string to;
   uint64_t term;
+  uint64_t highest;
 };
 /// Start (and keep running) the duty process under `term`.
 struct start_duty {
@@ -92,10 +96,10 @@ public:
   std::vector<chain_action> on_verdict(const std::string& node, verdict value);
   /// `from` claims the duty under `term`.
   std::vector<chain_action> on_claim(const std::string& from, uint64_t term);
-  /// `from` released the duty in answer to our claim of `term`.
-  std::vector<chain_action> on_released(const std::string& from, uint64_t term);
+  /// `from` released the duty in answer to our claim of `term`; it has seen terms up to `highest`.
+  std::vector<chain_action> on_released(const std::string& from, uint64_t term, uint64_t highest);
   /// `from` refused our claim: it is alive and ranks above us.
-  std::vector<chain_action> on_refused(const std::string& from, uint64_t term);
+  std::vector<chain_action> on_refused(const std::string& from, uint64_t term, uint64_t highest);
   /// The supervisor confirmed that no duty process is left.
   std::vector<chain_action> on_stopped();
   /// Time passes: ends the startup delay, resends pending claims.
@@ -132,10 +136,17 @@ private:
   /// Term of our latest claim.
   uint64_t term_ = 0;
   uint64_t max_term_ = 0;
+  /// Highest term the answers to our current claim reported.
+  uint64_t reported_ = 0;
   std::map<std::string, verdict> verdicts_;
   std::set<std::string> pending_;
-  /// Claims (node -> its term) to acknowledge once our process is gone.
-  std::map<std::string, uint64_t> owed_releases_;
+  struct owed_release {
+    uint64_t term;
+    /// Our highest term when the claim came (the claim's own term excluded).
+    uint64_t highest;
+  };
+  /// Claims to acknowledge once our process is gone.
+  std::map<std::string, owed_release> owed_releases_;
 };
 
 } // namespace montana

@@ -62,18 +62,22 @@ struct claim {
   uint64_t term = 0;
 };
 
-/// Answer to `claim`: `from` does not run `duty` and will not while the claimer lives.
+/// Answer to `claim` of `term`: `from` does not run `duty` and will not while the
+/// claimer lives; `highest` is the highest term `from` has seen.
 struct released {
   std::string duty;
   std::string from;
   uint64_t term = 0;
+  uint64_t highest = 0;
 };
 
-/// Answer to a claim from a lower node: `from` is alive and ranks above the claimer.
+/// Answer to a claim of `term` from a lower node: `from` is alive and ranks above the
+/// claimer; `highest` is the highest term `from` has seen.
 struct refused {
   std::string duty;
   std::string from;
   uint64_t term = 0;
+  uint64_t highest = 0;
 };
 
 // -- inside one node ------------------------------------------------------------
@@ -195,11 +199,11 @@ typename Inspector::result_type inspect(Inspector& f, claim& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, released& x) {
-  return f(caf::meta::type_name("released"), x.duty, x.from, x.term);
+  return f(caf::meta::type_name("released"), x.duty, x.from, x.term, x.highest);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, refused& x) {
-  return f(caf::meta::type_name("refused"), x.duty, x.from, x.term);
+  return f(caf::meta::type_name("refused"), x.duty, x.from, x.term, x.highest);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_up& x) {
@@ -295,9 +299,10 @@ namespace montana {
 
 // Atoms (at most 10 characters, suffix `_atom`).
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
-using wake_atom = caf::atom_constant<caf::atom("wake")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using route_atom = caf::atom_constant<caf::atom("route")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
 
 } // namespace montana

@@ -1,12 +1,127 @@
 #include "runtime/cli.hpp"
 
+#include "runtime/config.hpp"
+#include "runtime/demo.hpp"
+#include "runtime/log.hpp"
+#include "runtime/node.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
 #include <cstdio>
+#include <iostream>
+#include <optional>
+#include <unistd.h>
 
 namespace montana {
 
-int run_cli(int, char**) {
-  std::puts("montana-actors " MONTANA_VERSION);
-  return 0;
+namespace {
+
+// Exit codes (docs/operations.md): 0 done, 1 failed while running, 2 bad usage or configuration.
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+int termination_pipe[2] = {-1, -1};
+
+void on_termination_signal(int) {
+  char byte = 1;
+  // Async-signal-safe; a full pipe means a wake-up is already pending.
+  [[maybe_unused]] auto n = ::write(termination_pipe[1], &byte, 1);
+}
+
+/// Blocks until SIGINT or SIGTERM. A handler (not a blocked mask) is used so that
+/// duty processes, which inherit the mask, still receive their SIGTERM.
+void wait_for_termination() {
+  if (::pipe(termination_pipe) != 0)
+    throw std::runtime_error("cannot create the signal pipe");
+  struct sigaction sa {};
+  sa.sa_handler = on_termination_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  char byte = 0;
+  while (::read(termination_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+}
+
+config load(const std::optional<std::string>& path) {
+  return path ? load_config_file(*path) : parse_config(default_config_text(), "<default>");
+}
+
+int run_node(const std::optional<std::string>& config_path,
+             const std::optional<std::string>& node_name) {
+  auto cfg = load(config_path);
+  auto name = resolve_node_name(cfg, node_name);
+  setup_logging(cfg.log.level);
+  node n{cfg, name};
+  n.start();
+  wait_for_termination();
+  spdlog::info("[{}] terminating", name);
+  n.stop();
+  return exit_ok;
+}
+
+int check_config(const std::string& path) {
+  auto cfg = load_config_file(path);
+  std::cout << path << ": ok: " << cfg.nodes.size() << " nodes (" << cfg.node_names() << "), "
+            << cfg.duties.size() << " duties\n";
+  return exit_ok;
+}
+
+} // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"montana-actors: keeps one duty process running on the first live node of a "
+               "chain"};
+  app.set_version_flag("--version", std::string{"montana-actors "} + MONTANA_VERSION);
+  app.require_subcommand(1);
+
+  std::optional<std::string> config_path;
+  std::optional<std::string> node_name;
+  auto run = app.add_subcommand("run", "run this node of the cluster");
+  run->add_option("--config", config_path, "cluster configuration (TOML); default: embedded");
+  run->add_option("--node", node_name, "this node's name; default: env MONTANA_NODE_NAME");
+
+  uint16_t demo_port = 19333;
+  bool demo_fast = false;
+  auto demo = app.add_subcommand("demo", "five in-process nodes on 127.0.0.1-5 with a prompt");
+  demo->add_option("--port", demo_port, "port of every demo node")->capture_default_str();
+  demo->add_flag("--fast", demo_fast, "fast probe profile (failover in well under a second)");
+
+  std::string check_path;
+  auto check = app.add_subcommand("check-config", "validate a configuration file and exit");
+  check->add_option("file", check_path, "configuration file (TOML)")->required();
+
+  app.footer("exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return exit_usage;
+  }
+
+  try {
+    if (*run)
+      return run_node(config_path, node_name);
+    if (*demo) {
+      setup_logging("info");
+      return run_demo(demo_config(demo_port, demo_fast), std::cin, std::cout);
+    }
+    return check_config(check_path);
+  } catch (const config_error& e) {
+    std::cerr << "montana-actors: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "montana-actors: " << e.what() << "\n";
+    return exit_failure;
+  }
 }
 
 } // namespace montana

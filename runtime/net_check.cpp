@@ -362,9 +362,10 @@ check_status icmp_echo(const std::string& host, milliseconds timeout, std::strin
   return check_one(host, timeout, detail, [](const endpoint& to) { return icmp_probe{to}; });
 }
 
-host_check_result check_host(const std::string& host, milliseconds timeout) {
+check_report check_host(const std::string& host, milliseconds timeout) {
   auto deadline = clock_type::now() + timeout;
-  host_check_result result{check_status::failed, check_status::failed, check_status::failed, {}};
+  check_report result;
+  result.icmp = result.tcp22 = result.tcp443 = check_status::failed;
   auto to = resolve(host, deadline, timeout, result.detail);
   if (!to)
     return result;
@@ -388,9 +389,13 @@ host_check_result check_host(const std::string& host, milliseconds timeout) {
   return result;
 }
 
-bool host_alive(const host_check_result& result) {
-  return result.icmp == check_status::ok || result.tcp22 == check_status::ok ||
-         result.tcp443 == check_status::ok;
+check_status system_net_checks::tcp(const std::string& host, uint16_t port, duration timeout,
+                                    std::string& detail) {
+  return tcp_connect(host, port, timeout, &detail);
+}
+
+check_report system_net_checks::host(const std::string& host, duration timeout) {
+  return check_host(host, timeout);
 }
 
 } // namespace montana

@@ -8,7 +8,7 @@
 // addresses only the first (in getaddrinfo's RFC 6724 order) is checked.
 #pragma once
 
-#include "messages/messages.hpp"
+#include "actors/checker.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -45,18 +45,16 @@ check_status tcp_connect(const std::string& host, uint16_t port, std::chrono::mi
 check_status icmp_echo(const std::string& host, std::chrono::milliseconds timeout,
                        std::string* detail = nullptr);
 
-/// Outcome of the host checks against one peer; `detail` names every check that did not succeed.
-struct host_check_result {
-  check_status icmp = check_status::unavailable;
-  check_status tcp22 = check_status::unavailable;
-  check_status tcp443 = check_status::unavailable;
-  std::string detail;
-};
-
 /// Runs ICMP echo, TCP 22 and TCP 443 concurrently: the whole call takes at most `timeout`.
-host_check_result check_host(const std::string& host, std::chrono::milliseconds timeout);
+/// Fills icmp, tcp22, tcp443 and `detail` (every check that did not succeed, with its reason).
+check_report check_host(const std::string& host, std::chrono::milliseconds timeout);
 
-/// The seed's rule: a host is alive when its ICMP echo, TCP 22 or TCP 443 check succeeded.
-bool host_alive(const host_check_result& result);
+/// The real checks of this machine, for probes and dialers.
+class system_net_checks final : public net_checks {
+public:
+  check_status tcp(const std::string& host, uint16_t port, duration timeout,
+                   std::string& detail) override;
+  check_report host(const std::string& host, duration timeout) override;
+};
 
 } // namespace montana

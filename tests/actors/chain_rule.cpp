@@ -53,7 +53,7 @@ chain_rule ready_rule(const std::string& self, std::map<std::string, verdict> ve
 void finish_claims(chain_rule& r) {
   auto pending = r.pending();
   for (const auto& node : pending)
-    r.on_released(node, r.term());
+    r.on_released(node, r.term(), 0);
 }
 
 } // namespace
@@ -74,9 +74,9 @@ CAF_TEST(the first node claims from every node not known dead and starts after a
   auto out = r.tick(t0 + 3s);
   CAF_CHECK_EQUAL(claim_targets(out), (std::set<std::string>{"moscow", "almaty", "novosibirsk"}));
   CAF_CHECK_EQUAL(r.term(), 1u);
-  CAF_CHECK(r.on_released("moscow", 1).empty());
-  CAF_CHECK(r.on_released("almaty", 1).empty());
-  out = r.on_released("novosibirsk", 1);
+  CAF_CHECK(r.on_released("moscow", 1, 0).empty());
+  CAF_CHECK(r.on_released("almaty", 1, 0).empty());
+  out = r.on_released("novosibirsk", 1, 0);
   CAF_CHECK(r.role() == duty_role::holder);
   auto starts = all_of_type<act::start_duty>(out);
   CAF_REQUIRE_EQUAL(starts.size(), 1u);
@@ -85,7 +85,7 @@ CAF_TEST(the first node claims from every node not known dead and starts after a
 
 CAF_TEST(pending claims are resent on tick) {
   auto r = ready_rule("amsterdam", {});
-  r.on_released("moscow", 1);
+  r.on_released("moscow", 1, 0);
   auto out = r.tick(t0 + 4s);
   CAF_CHECK_EQUAL(claim_targets(out), (std::set<std::string>{"almaty", "spb", "novosibirsk"}));
 }
@@ -164,14 +164,29 @@ CAF_TEST(terms grow with every claim and respect the highest term seen) {
     CAF_CHECK_EQUAL(c.term, 42u);
 }
 
+CAF_TEST(a restarted claimer continues the term sequence of the nodes it reaches) {
+  auto r = ready_rule(
+      "amsterdam",
+      {{"almaty", verdict::dead}, {"spb", verdict::dead}, {"novosibirsk", verdict::dead}});
+  CAF_REQUIRE_EQUAL(r.term(), 1u);
+  auto out = r.on_released("moscow", 1, 7);
+  CAF_CHECK(r.role() == duty_role::holder);
+  auto starts = all_of_type<act::start_duty>(out);
+  CAF_REQUIRE_EQUAL(starts.size(), 1u);
+  CAF_CHECK_EQUAL(starts[0].term, 8u);
+  CAF_CHECK_EQUAL(r.term(), 8u);
+  // Everyone learns the new term.
+  CAF_CHECK_EQUAL(claim_targets(out), (std::set<std::string>{"moscow"}));
+}
+
 CAF_TEST(a release for an older claim does not count) {
   auto r = ready_rule(
       "amsterdam",
       {{"almaty", verdict::dead}, {"spb", verdict::dead}, {"novosibirsk", verdict::dead}});
-  r.on_released("moscow", r.term() + 5);
-  r.on_released("moscow", r.term() - 1);
+  r.on_released("moscow", r.term() + 5, 0);
+  r.on_released("moscow", r.term() - 1, 0);
   CAF_CHECK(r.role() == duty_role::claiming);
-  r.on_released("moscow", r.term());
+  r.on_released("moscow", r.term(), 0);
   CAF_CHECK(r.role() == duty_role::holder);
 }
 
@@ -195,7 +210,7 @@ CAF_TEST(a claim from a lower node is refused and a refusal aborts a claim) {
   auto claimer = ready_rule(
       "spb", {{"amsterdam", verdict::dead}, {"moscow", verdict::dead}, {"almaty", verdict::dead}});
   CAF_REQUIRE(claimer.role() == duty_role::claiming);
-  out = claimer.on_refused("moscow", 3);
+  out = claimer.on_refused("moscow", 3, 3);
   CAF_CHECK(claimer.role() == duty_role::standby);
   CAF_CHECK(has<act::mark_alive>(out));
 }
@@ -262,6 +277,9 @@ struct sim {
   std::map<std::string, node_state> nodes;
   std::vector<envelope> queue;
   int max_running = 0;
+  /// Term of each living node's latest start; a new holder must exceed them all.
+  std::map<std::string, uint64_t> start_terms;
+  int term_regressions = 0;
 
   explicit sim(unsigned seed) : rng(seed) {
     for (const auto& n : five)
@@ -280,6 +298,7 @@ struct sim {
     ++st.incarnation;
     st.running = false;
     st.stop_done.reset();
+    start_terms.erase(n);
     detect(n, 10, 400);
     // The newcomer's probes learn everyone else's state too.
     for (const auto& other : five)
@@ -320,15 +339,19 @@ struct sim {
         post(self, c->to, rnd(1, 50),
              [self, term](chain_rule& r) { return r.on_claim(self, term); });
       } else if (auto rel = std::get_if<act::send_released>(&a)) {
-        auto term = rel->term;
+        auto [term, highest] = std::pair{rel->term, rel->highest};
         post(self, rel->to, rnd(1, 50),
-             [self, term](chain_rule& r) { return r.on_released(self, term); });
+             [self, term, highest](chain_rule& r) { return r.on_released(self, term, highest); });
       } else if (auto ref = std::get_if<act::send_refused>(&a)) {
-        auto term = ref->term;
+        auto [term, highest] = std::pair{ref->term, ref->highest};
         post(self, ref->to, rnd(1, 50),
-             [self, term](chain_rule& r) { return r.on_refused(self, term); });
-      } else if (std::holds_alternative<act::start_duty>(a)) {
+             [self, term, highest](chain_rule& r) { return r.on_refused(self, term, highest); });
+      } else if (auto start = std::get_if<act::start_duty>(&a)) {
         st.running = true;
+        for (const auto& [other, term] : start_terms)
+          if (other != self && nodes[other].alive && term >= start->term)
+            ++term_regressions;
+        start_terms[self] = start->term;
       } else if (std::holds_alternative<act::stop_duty>(a)) {
         st.stop_done = now + rnd(0, 800);
       }
@@ -404,6 +427,7 @@ CAF_TEST(random deaths and returns never run two duty processes among reachable 
     }
     s.advance(s.now + 20s);
     CAF_CHECK_EQUAL(s.max_running, 1);
+    CAF_CHECK_EQUAL(s.term_regressions, 0);
     std::string first_alive;
     for (const auto& n : five)
       if (s.nodes[n].alive) {

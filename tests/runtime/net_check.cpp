@@ -1,6 +1,7 @@
 #define CAF_SUITE runtime.net_check
 #include "caf/test/dsl.hpp"
 
+#include "actors/checker.hpp"
 #include "runtime/net_check.hpp"
 
 #include <arpa/inet.h>
@@ -209,7 +210,7 @@ CAF_TEST(icmp echo to loopback is ok exactly when an icmp socket may be opened) 
 }
 
 CAF_TEST(check_host on loopback returns within its timeout) {
-  host_check_result result;
+  check_report result;
   auto took = duration_of([&] { result = check_host("127.0.0.1", 300ms); });
   CAF_MESSAGE("check_host on 127.0.0.1 took " << took.count() << "ms: " << result.detail);
   CAF_CHECK_LESS(took.count(), milliseconds{300ms + slack}.count());
@@ -224,19 +225,26 @@ CAF_TEST(a host is alive when any one check succeeded) {
   constexpr auto failed = check_status::failed;
   constexpr auto unavailable = check_status::unavailable;
   struct row {
-    host_check_result result;
+    check_report result;
     bool alive;
   };
+  auto r = [](check_status icmp, check_status tcp22, check_status tcp443) {
+    check_report x;
+    x.icmp = icmp;
+    x.tcp22 = tcp22;
+    x.tcp443 = tcp443;
+    return x;
+  };
   const row table[] = {
-      {{ok, ok, ok, ""}, true},
-      {{ok, failed, failed, ""}, true},
-      {{failed, ok, failed, ""}, true},
-      {{failed, failed, ok, ""}, true},
-      {{unavailable, ok, failed, ""}, true},
-      {{unavailable, failed, ok, ""}, true},
-      {{failed, failed, failed, ""}, false},
-      {{unavailable, failed, failed, ""}, false},
-      {{unavailable, unavailable, unavailable, ""}, false},
+      {r(ok, ok, ok), true},
+      {r(ok, failed, failed), true},
+      {r(failed, ok, failed), true},
+      {r(failed, failed, ok), true},
+      {r(unavailable, ok, failed), true},
+      {r(unavailable, failed, ok), true},
+      {r(failed, failed, failed), false},
+      {r(unavailable, failed, failed), false},
+      {r(unavailable, unavailable, unavailable), false},
   };
   for (const auto& [result, alive] : table)
     CAF_CHECK_EQUAL(host_alive(result), alive);
@@ -245,7 +253,7 @@ CAF_TEST(a host is alive when any one check succeeded) {
 CAF_TEST(check_host runs its three checks concurrently against a black hole) {
   // ifb is a NOARP device that drops whatever is routed to it: 198.51.100.1 (TEST-NET-2, and only
   // inside the private namespace) never answers anything.
-  host_check_result result;
+  check_report result;
   milliseconds took{};
   if (!in_private_netns(
           "ip link add blackhole type ifb && ip link set blackhole up"
@@ -283,7 +291,7 @@ CAF_TEST(icmp echo falls back to a ping socket when raw sockets are denied) {
 }
 
 CAF_TEST(icmp is unavailable when neither raw nor ping sockets are permitted) {
-  host_check_result result;
+  check_report result;
   if (!in_private_netns(ping_group_range(false), [&] {
         drop_net_raw();
         result = check_host("127.0.0.1", 300ms);

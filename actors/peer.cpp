@@ -1,0 +1,221 @@
+#include "actors/peer.hpp"
+
+#include "actors/coro.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+namespace montana {
+
+namespace {
+
+struct link {
+  caf::actor gateway;
+  uint64_t incarnation = 0;
+};
+
+struct peer_state {
+  static inline const char* name = "peer";
+
+  caf::event_based_actor* self;
+  peer_params params;
+  std::map<std::string, link> links;
+  std::map<std::string, co::signal> lost;
+  std::map<std::string, caf::actor> routes;
+  std::vector<caf::actor> subscribers;
+  /// Last problem logged per node, so a dead peer costs one line, not one per retry.
+  std::map<std::string, std::pair<std::string, caf::actor_clock::time_point>> last_complaint;
+  co::scope coros; // last: suspended frames go before what they use
+
+  explicit peer_state(caf::event_based_actor* self) : self(self), coros(self) {}
+
+  int rank(const std::string& node) const {
+    auto i = std::find_if(params.nodes.begin(), params.nodes.end(),
+                          [&](const node_entry& e) { return e.name == node; });
+    return i == params.nodes.end() ? -1 : static_cast<int>(i - params.nodes.begin());
+  }
+
+  void complain(const std::string& node, const std::string& problem) {
+    auto now = self->clock().now();
+    auto& [last, when] = last_complaint[node];
+    if (problem == last && now - when < std::chrono::minutes{1})
+      return;
+    last = problem;
+    when = now;
+    spdlog::warn("[{}] peer {}: {}", params.self, node, problem);
+  }
+
+  template <class Message>
+  void broadcast(const Message& msg) {
+    for (auto& s : subscribers)
+      self->send(s, msg);
+  }
+
+  void subscribe(caf::actor who) {
+    for (auto& [node, l] : links)
+      self->send(who, link_up{node, l.gateway});
+    subscribers.push_back(std::move(who));
+  }
+
+  void add_link(const std::string& node, caf::actor gateway, uint64_t incarnation) {
+    if (auto i = links.find(node); i != links.end() && i->second.gateway != gateway)
+      remove_link(node, "replaced by a new connection");
+    self->monitor(gateway);
+    links[node] = link{gateway, incarnation};
+    lost[node].reset();
+    last_complaint.erase(node);
+    spdlog::info("[{}] peer {}: linked", params.self, node);
+    broadcast(link_up{node, std::move(gateway)});
+  }
+
+  void remove_link(const std::string& node, const std::string& reason) {
+    auto i = links.find(node);
+    if (i == links.end())
+      return;
+    self->demonitor(i->second.gateway);
+    links.erase(i);
+    spdlog::info("[{}] peer {}: link lost: {}", params.self, node, reason);
+    broadcast(link_down{node, reason});
+    lost[node].notify();
+  }
+
+  void on_down(const caf::down_msg& msg) {
+    for (auto& [node, l] : links)
+      if (l.gateway.address() == msg.source) {
+        remove_link(node, self->system().render(msg.reason));
+        return;
+      }
+  }
+
+  caf::result<welcome> on_hello(const hello& x) {
+    auto r = rank(x.node);
+    std::string problem;
+    if (r < 0)
+      problem = "hello from unknown node '" + x.node + "'";
+    else if (x.node == params.self)
+      problem = "hello from a node claiming to be this one";
+    else if (r > rank(params.self))
+      problem = "hello from a lower node (only higher nodes dial)";
+    else if (!x.gateway)
+      problem = "hello without a gateway";
+    if (!problem.empty()) {
+      complain(r < 0 ? "?" : x.node, problem);
+      return caf::make_error(caf::sec::invalid_argument, problem);
+    }
+    add_link(x.node, x.gateway, x.incarnation);
+    return welcome{params.self, params.incarnation};
+  }
+
+  /// True when `from` has a link and the current message came over it.
+  bool came_over_link(const std::string& from) {
+    auto i = links.find(from);
+    auto sender = self->current_sender();
+    return i != links.end() && sender != nullptr && sender->node() == i->second.gateway.node();
+  }
+
+  template <class Message>
+  void route(const Message& msg) {
+    if (!came_over_link(msg.from)) {
+      complain(msg.from, "dropped a message not sent over its own link");
+      return;
+    }
+    auto i = routes.find(msg.duty);
+    if (i == routes.end()) {
+      complain(msg.from, "dropped a message for unknown duty '" + msg.duty + "'");
+      return;
+    }
+    self->send(i->second, msg);
+  }
+
+  /// Keeps the link to a lower node up: connect, handshake, wait for loss, back off.
+  co::task dial(co::scope& coros, node_entry peer) {
+    auto backoff = params.channel.reconnect_min;
+    auto t = params.connect_timeout;
+    auto mm = caf::actor_cast<caf::actor>(self->system().middleman().actor_handle());
+    for (;;) {
+      std::string problem;
+      auto reach = co_await co::request<check_status, std::string>(
+          coros, params.checker, t + t, check_atom::value, peer.host, peer.port,
+          static_cast<int64_t>(t.count()));
+      if (!reach) {
+        problem = "reachability check failed: " + self->system().render(reach.error());
+      } else if (std::get<0>(*reach) != check_status::ok) {
+        problem = std::get<1>(*reach);
+      } else {
+        auto conn =
+            co_await co::request<caf::node_id, caf::strong_actor_ptr, std::set<std::string>>(
+                coros, mm, t + t, caf::connect_atom::value, peer.host, peer.port);
+        if (!conn) {
+          problem = "connect: " + self->system().render(conn.error());
+        } else if (!std::get<1>(*conn)) {
+          problem = "nothing published at " + peer.host + ":" + std::to_string(peer.port);
+        } else {
+          auto gateway = caf::actor_cast<caf::actor>(std::get<1>(*conn));
+          auto greeting = hello{params.self, caf::actor{self}, params.incarnation};
+          auto answer = co_await co::request<welcome>(coros, gateway, t, std::move(greeting));
+          if (!answer) {
+            problem = "handshake: " + self->system().render(answer.error());
+          } else if (answer->node != peer.name) {
+            problem =
+                peer.host + ":" + std::to_string(peer.port) + " is node '" + answer->node + "'";
+          } else {
+            add_link(peer.name, gateway, answer->incarnation);
+            backoff = params.channel.reconnect_min;
+            while (links.count(peer.name) > 0 && links[peer.name].gateway == gateway)
+              co_await lost[peer.name].wait(coros, std::chrono::hours{1});
+            continue;
+          }
+        }
+      }
+      complain(peer.name, problem + "; retrying");
+      co_await co::sleep(coros, backoff);
+      backoff = std::min(backoff * 2, params.channel.reconnect_max);
+    }
+  }
+
+  void start() {
+    auto me = rank(params.self);
+    for (auto& node : params.nodes)
+      if (rank(node.name) > me)
+        dial(coros, node);
+  }
+};
+
+caf::result<caf::message> log_and_drop(caf::scheduled_actor* self, caf::message_view& x) {
+  spdlog::warn("peer: dropped unexpected message {} from {}", caf::to_string(x.content()),
+               caf::to_string(self->current_sender()));
+  return caf::sec::unexpected_message;
+}
+
+} // namespace
+
+caf::actor spawn_peer(caf::actor_system& sys, peer_params params) {
+  return sys.spawn(
+      [](caf::stateful_actor<peer_state>* self, peer_params p) -> caf::behavior {
+        auto& st = self->state;
+        st.params = std::move(p);
+        self->link_to(st.params.checker);
+        self->set_default_handler(log_and_drop);
+        self->set_down_handler([self](caf::down_msg& msg) { self->state.on_down(msg); });
+        st.start();
+        return {
+            [self](const hello& x) { return self->state.on_hello(x); },
+            [self](const ping& x) {
+              return pong{self->state.params.self, x.seq, self->state.params.incarnation};
+            },
+            [self](const claim& x) { self->state.route(x); },
+            [self](const released& x) { self->state.route(x); },
+            [self](const refused& x) { self->state.route(x); },
+            [self](subscribe_atom, caf::actor who) { self->state.subscribe(std::move(who)); },
+            [self](route_atom, const std::string& duty, caf::actor leader) {
+              self->state.routes[duty] = std::move(leader);
+            },
+        };
+      },
+      std::move(params));
+}
+
+} // namespace montana

@@ -1,0 +1,43 @@
+// peer: owns this node's end of the 19333 channel; it is the node's gateway.
+//
+// Each pair of nodes has exactly one link, dialed by the higher-priority node
+// (CAF 0.17 TLS links break when both sides dial). A link is usable only after
+// the handshake:
+//
+//   dialer                                   acceptor
+//   idle --precheck ok--> connecting --connected--> hello(node, gateway) ---->
+//        <--backoff-- (any failure)                 <---- welcome(node)
+//   linked (monitor) --down_msg--> idle (backoff from reconnect_min)
+//
+// The reachability precheck runs on the checker's thread: a silently dropped
+// address would otherwise block CAF's middleman for minutes. Messages from other
+// nodes arrive here and are routed: ping is answered, claim/released/refused go
+// to the duty's chain-leader after checking they came over the sender's own link.
+#pragma once
+
+#include "actors/settings.hpp"
+
+#include <string>
+#include <vector>
+
+namespace montana {
+
+struct peer_params {
+  std::string self;
+  /// The whole cluster in priority order.
+  std::vector<node_entry> nodes;
+  channel_settings channel;
+  /// Bound on each step of a connection attempt.
+  duration connect_timeout{1000};
+  /// Worker from spawn_checker; linked, so it ends with the peer actor.
+  caf::actor checker;
+  /// Random per start; lets peers tell a restart from a reconnect.
+  uint64_t incarnation = 0;
+};
+
+/// Spawns the peer actor. Publishing it on host:port is up to the caller.
+/// Local protocol: (subscribe_atom, actor) for link_up/link_down events (current
+/// links are replayed); (route_atom, duty, leader) to receive that duty's messages.
+caf::actor spawn_peer(caf::actor_system& sys, peer_params params);
+
+} // namespace montana

@@ -1,0 +1,123 @@
+#include "runtime/node.hpp"
+
+#include "actors/chain_leader.hpp"
+#include "actors/peer.hpp"
+#include "actors/probe.hpp"
+#include "runtime/net_check.hpp"
+#include "runtime/process_launcher.hpp"
+
+#include <caf/io/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+#include <stdexcept>
+
+namespace montana {
+
+namespace {
+
+caf::timespan to_timespan(duration d) {
+  return std::chrono::duration_cast<caf::timespan>(d);
+}
+
+std::unique_ptr<caf::actor_system_config> make_system_config(const config& cfg,
+                                                             const node_options& opts) {
+  auto result = std::make_unique<caf::actor_system_config>();
+  register_messages(*result);
+  result->load<caf::io::middleman>();
+  // Every node must use the same heartbeat: a frozen peer is dropped after connection-timeout.
+  result->set("middleman.heartbeat-interval", to_timespan(cfg.channel.heartbeat_interval));
+  result->set("middleman.connection-timeout", to_timespan(cfg.channel.connection_timeout));
+  if (opts.scheduler_threads > 0)
+    result->set("scheduler.max-threads", opts.scheduler_threads);
+  return result;
+}
+
+uint64_t random_incarnation() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) | rd();
+}
+
+} // namespace
+
+node::node(config cfg, std::string name, node_options opts)
+    : cfg_(std::move(cfg)), name_(std::move(name)), opts_(std::move(opts)) {
+  if (cfg_.find_node(name_) == nullptr)
+    throw config_error("unknown node '" + name_ + "' (known: " + cfg_.node_names() + ")");
+  if (!opts_.checks)
+    opts_.checks = std::make_shared<system_net_checks>();
+  if (!opts_.launcher)
+    opts_.launcher = std::make_shared<process_launcher>();
+}
+
+node::~node() {
+  stop();
+}
+
+void node::start() {
+  if (running())
+    return;
+  const auto& me = *cfg_.find_node(name_);
+  sys_cfg_ = make_system_config(cfg_, opts_);
+  system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
+  peer_ = spawn_peer(*system_,
+                     peer_params{name_, cfg_.nodes, cfg_.channel, cfg_.probe.timeout * 2,
+                                 spawn_checker(*system_, opts_.checks), random_incarnation()});
+  auto bind = me.bind.empty() ? me.host : me.bind;
+  auto port = system_->middleman().publish(peer_, me.port, bind.c_str(), true);
+  if (!port) {
+    auto why = system_->render(port.error());
+    stop();
+    throw std::runtime_error("cannot listen on " + bind + ":" + std::to_string(me.port) + ": " +
+                             why);
+  }
+  published_port_ = *port;
+  for (const auto& peer : cfg_.nodes) {
+    if (peer.name == name_)
+      continue;
+    probes_[peer.name] = spawn_probe(*system_, probe_params{name_, peer, cfg_.probe, peer_,
+                                                            spawn_checker(*system_, opts_.checks)});
+  }
+  for (const auto& duty : cfg_.duties) {
+    if (std::find(duty.chain.begin(), duty.chain.end(), name_) == duty.chain.end())
+      continue;
+    leader_params params{
+        name_, duty, std::clamp(cfg_.probe.interval / 4, duration{20}, duration{250}),
+        peer_, {},   opts_.launcher};
+    for (const auto& other : duty.chain)
+      if (other != name_)
+        params.probes[other] = probes_.at(other);
+    auto leader = spawn_chain_leader(*system_, std::move(params));
+    caf::anon_send(peer_, route_atom::value, duty.name, leader);
+    leaders_[duty.name] = leader;
+  }
+  spdlog::info("[{}] node up on {}:{}: {} peers, {} duties", name_, bind, published_port_,
+               probes_.size(), leaders_.size());
+}
+
+void node::stop() {
+  if (!running())
+    return;
+  // Reverse order of start. A published actor keeps ~actor_system waiting until it exits.
+  auto kill = [](caf::actor& a) {
+    if (a)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    a = nullptr;
+  };
+  for (auto& [duty, leader] : leaders_)
+    kill(leader);
+  for (auto& [peer, probe] : probes_)
+    kill(probe);
+  if (published_port_ != 0)
+    system_->middleman().unpublish(peer_, published_port_);
+  kill(peer_);
+  leaders_.clear();
+  probes_.clear();
+  published_port_ = 0;
+  system_.reset();
+  sys_cfg_.reset();
+  spdlog::info("[{}] node stopped", name_);
+}
+
+} // namespace montana

@@ -1,0 +1,60 @@
+// One montana node: its own actor system and actors, started and stopped in phases.
+#pragma once
+
+#include "actors/checker.hpp"
+#include "actors/launcher.hpp"
+#include "runtime/config.hpp"
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace montana {
+
+/// Seams a node is built with; empty members get the real implementations.
+struct node_options {
+  net_checks_ptr checks;
+  launcher_ptr launcher;
+  /// CAF scheduler threads; 0 keeps CAF's default (one per core).
+  size_t scheduler_threads = 0;
+};
+
+/// Start-up order: actor system -> checker -> peer (published) -> probes -> leaders
+/// (each spawning its bot-supervisor). Shutdown runs in reverse.
+class node {
+public:
+  /// Throws config_error when `name` is not in `cfg`.
+  node(config cfg, std::string name, node_options opts = {});
+  ~node();
+
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// Spawns the actors and publishes the gateway; throws std::runtime_error with
+  /// one line (e.g. the address is taken) and leaves the node stopped.
+  void start();
+
+  /// Ends every actor (duty processes are killed with their supervisors) and the actor system.
+  void stop();
+
+  bool running() const { return system_ != nullptr; }
+  const std::string& name() const { return name_; }
+  const config& cluster() const { return cfg_; }
+
+  /// The chain-leader of each duty this node takes part in (empty while stopped).
+  const std::map<std::string, caf::actor>& leaders() const { return leaders_; }
+  caf::actor_system& system() { return *system_; }
+
+private:
+  config cfg_;
+  std::string name_;
+  node_options opts_;
+  std::unique_ptr<caf::actor_system_config> sys_cfg_;
+  std::unique_ptr<caf::actor_system> system_;
+  caf::actor peer_;
+  uint16_t published_port_ = 0;
+  std::map<std::string, caf::actor> probes_;
+  std::map<std::string, caf::actor> leaders_;
+};
+
+} // namespace montana

@@ -1,0 +1,90 @@
+#define CAF_SUITE integration.failover
+#include "caf/test/dsl.hpp"
+
+#include "support/cluster.hpp"
+
+using namespace montana;
+using namespace montana::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const auto settle = 15s;
+
+std::string holder_of(cluster& c) {
+  auto r = c.running();
+  return r.size() == 1 ? r[0] : std::string{};
+}
+
+} // namespace
+
+CAF_TEST(the first node runs the duty and an abrupt death moves it to the next) {
+  cluster c;
+  c.start_all();
+  CAF_REQUIRE(c.wait_for_holder("amsterdam", settle));
+  c.kill("amsterdam");
+  CAF_CHECK(c.wait_for_holder("moscow", settle));
+  c.kill("moscow");
+  CAF_CHECK(c.wait_for_holder("almaty", settle));
+  CAF_CHECK_EQUAL(c.max_overlap(), 1);
+}
+
+CAF_TEST(a returning holder takes the duty back with zero overlap) {
+  cluster c;
+  c.start_all();
+  CAF_REQUIRE(c.wait_for_holder("amsterdam", settle));
+  c.kill("amsterdam");
+  CAF_REQUIRE(c.wait_for_holder("moscow", settle));
+  for (int round = 0; round < 3; ++round) {
+    c.start("amsterdam");
+    CAF_CHECK(c.wait_for_holder("amsterdam", settle));
+    auto recs = c.records();
+    // moscow's own stop record precedes amsterdam's own start record.
+    int64_t moscow_stop = 0;
+    int64_t amsterdam_start = 0;
+    for (const auto& r : recs) {
+      if (r.node == "moscow" && r.what == "stop")
+        moscow_stop = r.at_us;
+      if (r.node == "amsterdam" && r.what == "start")
+        amsterdam_start = r.at_us;
+    }
+    CAF_CHECK(moscow_stop > 0);
+    CAF_CHECK(amsterdam_start > moscow_stop);
+    CAF_CHECK_EQUAL(c.max_overlap(), 1);
+    c.kill("amsterdam");
+    CAF_CHECK(c.wait_for_holder("moscow", settle));
+  }
+  // Terms grow with every change of holder.
+  uint64_t last_term = 0;
+  for (const auto& r : c.records())
+    if (r.what == "start") {
+      CAF_CHECK(r.term > last_term);
+      last_term = r.term;
+    }
+}
+
+CAF_TEST(with four of five dead the survivor runs the duty) {
+  cluster c;
+  c.start_all();
+  CAF_REQUIRE(c.wait_for_holder("amsterdam", settle));
+  for (const auto& n : {"amsterdam", "moscow", "almaty", "spb"})
+    c.kill(n);
+  CAF_CHECK(c.wait_for_holder("novosibirsk", settle));
+}
+
+CAF_TEST(lower nodes dying changes nothing) {
+  cluster c;
+  c.start_all();
+  CAF_REQUIRE(c.wait_for_holder("amsterdam", settle));
+  auto starts_before = c.records().size();
+  for (const auto& n : {"novosibirsk", "spb", "almaty", "moscow"})
+    c.kill(n);
+  // Give the probes time to declare them dead; the holder must not flinch.
+  std::this_thread::sleep_for(2s);
+  CAF_CHECK_EQUAL(holder_of(c), "amsterdam");
+  CAF_CHECK_EQUAL(c.records().size(), starts_before);
+  c.start("spb");
+  std::this_thread::sleep_for(1s);
+  CAF_CHECK_EQUAL(holder_of(c), "amsterdam");
+  CAF_CHECK_EQUAL(c.records().size(), starts_before);
+}

@@ -1,0 +1,82 @@
+// Five real nodes in one process for integration tests and benchmarks: one actor
+// system each, real sockets on a private 127.x.y.1-5 block, real duty processes
+// (the duty recorder) whose own start/stop records are the evidence.
+#pragma once
+
+#include "runtime/node.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace montana::testing {
+
+/// One line of the recorder's file.
+struct duty_record {
+  std::string what; // start, stop or crash
+  std::string node;
+  std::string duty;
+  uint64_t term = 0;
+  int pid = 0;
+  int64_t at_us = 0; // wall clock, microseconds
+};
+
+/// Probe timings of a cluster.
+enum class profile {
+  /// Defaults of the configuration (what production runs).
+  standard,
+  /// Tolerant enough for a loaded CI machine, fast enough for many trials.
+  test,
+  /// The documented fast profile.
+  fast,
+};
+
+/// Wall-clock microseconds, comparable with duty_record::at_us.
+int64_t now_us();
+
+/// A port the kernel just handed out on `host`: free there now.
+uint16_t free_port(const std::string& host);
+
+/// True while process `pid` exists and is not a zombie.
+bool pid_alive(int pid);
+
+/// Polls `pred` every few milliseconds until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+class cluster {
+public:
+  /// Builds (does not start) five nodes; `tweak` may edit the config first.
+  explicit cluster(profile p = profile::test, const std::function<void(config&)>& tweak = {});
+  ~cluster();
+
+  const config& cfg() const { return cfg_; }
+  const std::string& dir() const { return dir_; }
+  std::string record_file() const { return dir_ + "/records"; }
+  node& at(const std::string& name);
+
+  void start_all();
+  void start(const std::string& name);
+  /// Abrupt death: the node's actor system ends, its duty process is killed.
+  void kill(const std::string& name);
+
+  std::vector<duty_record> records() const;
+  /// Nodes whose duty process is running now, judged by live pids of `start` records.
+  std::vector<std::string> running() const;
+  /// Waits until exactly `name` runs the duty; returns false on timeout.
+  bool wait_for_holder(const std::string& name, std::chrono::milliseconds timeout);
+  /// Most duty processes alive at the same time according to the records, counting a
+  /// process without a stop record as running until `killed_at` of its node.
+  int max_overlap() const;
+
+private:
+  config cfg_;
+  std::string dir_;
+  std::vector<std::unique_ptr<node>> nodes_;
+  /// When each node was killed, in order.
+  std::map<std::string, std::vector<int64_t>> killed_at_;
+};
+
+} // namespace montana::testing
