@@ -78,11 +78,11 @@ void chain_rule::evaluate(std::vector<chain_action>& out) {
       reason = chain_[i] + " above is " + to_string(v);
       break;
     }
+  // A holder keeps running until the node above claims the duty: stopping as soon
+  // as it looks alive would leave a gap until that node's own decision.
   if (role_ == duty_role::claiming) {
     pending_.clear();
     set_role(duty_role::standby, std::move(reason), out);
-  } else if (role_ == duty_role::holder) {
-    begin_release(std::move(reason), out);
   }
 }
 

@@ -6,9 +6,13 @@
 //   standby --rule holds--> claiming --all non-dead nodes released--> holder
 //      ^                      |  (claim(term) sent to each, resent on tick)
 //      |  rule fails          |                                   |
-//      +----------------------+                                   | rule fails or a
-//      |                                                          | higher node claims
+//      +----------------------+                                   | a higher node
+//      |                                                          | claims
 //      +------------- stopped (released sent) ----- releasing <---+
+//
+// A holder does not step down merely because a higher node looks alive again:
+// it runs until that node claims, so a hand-back costs one claim round trip and
+// the stop of the old process, never a probe interval.
 //
 // A node answers a claim from a higher node with `released` once it runs no
 // duty process (at once in standby, after the supervisor confirmed the stop in

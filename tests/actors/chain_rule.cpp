@@ -127,13 +127,15 @@ CAF_TEST(a holder hands back only after its process stopped) {
   CAF_CHECK(r.verdict_of("amsterdam") == verdict::alive);
 }
 
-CAF_TEST(a holder steps down when a node above comes back even before its claim) {
+CAF_TEST(a holder keeps the duty until the node above that came back claims it) {
   auto r = ready_rule("moscow", {{"amsterdam", verdict::dead}});
   finish_claims(r);
   auto out = r.on_verdict("amsterdam", verdict::alive);
+  CAF_CHECK(r.role() == duty_role::holder);
+  CAF_CHECK(!has<act::stop_duty>(out));
+  out = r.on_claim("amsterdam", 9);
   CAF_CHECK(r.role() == duty_role::releasing);
   CAF_CHECK(has<act::stop_duty>(out));
-  r.on_claim("amsterdam", 9);
   out = r.on_stopped();
   CAF_CHECK_EQUAL(all_of_type<act::send_released>(out).size(), 1u);
 }
