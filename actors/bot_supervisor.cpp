@@ -1,5 +1,7 @@
 #include "actors/bot_supervisor.hpp"
 
+#include "actors/unexpected.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -232,14 +234,7 @@ caf::behavior bot_supervisor(caf::stateful_actor<bot_supervisor_state>* self, st
   st.listener = std::move(listener);
   st.backoff = restart_backoff{st.duty.restart_min, st.duty.restart_max};
   // Log and drop: a stray message must not take the duty down with the actor.
-  self->set_default_handler([self](caf::scheduled_actor*,
-                                   caf::message_view& x) -> caf::result<caf::message> {
-    spdlog::warn("[{}] dropped unexpected message {}", self->state.tag(), x.content().stringify());
-    return caf::sec::unexpected_message;
-  });
-  self->set_error_handler([self](caf::error& err) {
-    spdlog::warn("[{}] dropped error {}", self->state.tag(), self->system().render(err));
-  });
+  drop_unexpected(self, self->state.tag());
   return {
       [self](const run_duty& x) { self->state.on_run(x); },
       [self](const stop_duty& x) { return self->state.on_stop(x); },

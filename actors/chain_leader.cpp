@@ -2,6 +2,7 @@
 
 #include "actors/bot_supervisor.hpp"
 #include "actors/coro.hpp"
+#include "actors/unexpected.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -96,6 +97,7 @@ caf::actor spawn_chain_leader(caf::actor_system& sys, leader_params params) {
       [](caf::stateful_actor<leader_state>* self, leader_params p) -> caf::behavior {
         auto& st = self->state;
         st.init(std::move(p));
+        drop_unexpected(self, st.params.self + " leader " + st.duty());
         st.tick();
         return {
             [self](tick_atom) { self->state.tick(); },

@@ -1,6 +1,7 @@
 #include "actors/peer.hpp"
 
 #include "actors/coro.hpp"
+#include "actors/unexpected.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -135,10 +136,12 @@ struct peer_state {
     auto backoff = params.channel.reconnect_min;
     auto t = params.connect_timeout;
     auto mm = caf::actor_cast<caf::actor>(self->system().middleman().actor_handle());
+    auto checker = spawn_checker(self->system(), params.checks);
+    self->link_to(checker);
     for (;;) {
       std::string problem;
       auto reach = co_await co::request<check_status, std::string>(
-          coros, params.checker, t + t, check_atom::value, peer.host, peer.port,
+          coros, checker, t + t, check_atom::value, peer.host, peer.port,
           static_cast<int64_t>(t.count()));
       if (!reach) {
         problem = "reachability check failed: " + self->system().render(reach.error());
@@ -184,12 +187,6 @@ struct peer_state {
   }
 };
 
-caf::result<caf::message> log_and_drop(caf::scheduled_actor* self, caf::message_view& x) {
-  spdlog::warn("peer: dropped unexpected message {} from {}", caf::to_string(x.content()),
-               caf::to_string(self->current_sender()));
-  return caf::sec::unexpected_message;
-}
-
 } // namespace
 
 caf::actor spawn_peer(caf::actor_system& sys, peer_params params) {
@@ -197,8 +194,7 @@ caf::actor spawn_peer(caf::actor_system& sys, peer_params params) {
       [](caf::stateful_actor<peer_state>* self, peer_params p) -> caf::behavior {
         auto& st = self->state;
         st.params = std::move(p);
-        self->link_to(st.params.checker);
-        self->set_default_handler(log_and_drop);
+        drop_unexpected(self, st.params.self + " peer");
         self->set_down_handler([self](caf::down_msg& msg) { self->state.on_down(msg); });
         st.start();
         return {
@@ -210,6 +206,12 @@ caf::actor spawn_peer(caf::actor_system& sys, peer_params params) {
             [self](const released& x) { self->state.route(x); },
             [self](const refused& x) { self->state.route(x); },
             [self](subscribe_atom, caf::actor who) { self->state.subscribe(std::move(who)); },
+            [self](status_atom) {
+              std::vector<std::string> linked;
+              for (const auto& [node, l] : self->state.links)
+                linked.push_back(node);
+              return linked;
+            },
             [self](route_atom, const std::string& duty, caf::actor leader) {
               self->state.routes[duty] = std::move(leader);
             },

@@ -9,12 +9,13 @@
 //        <--backoff-- (any failure)                 <---- welcome(node)
 //   linked (monitor) --down_msg--> idle (backoff from reconnect_min)
 //
-// The reachability precheck runs on the checker's thread: a silently dropped
+// The reachability precheck runs on a checker's thread: a silently dropped
 // address would otherwise block CAF's middleman for minutes. Messages from other
 // nodes arrive here and are routed: ping is answered, claim/released/refused go
 // to the duty's chain-leader after checking they came over the sender's own link.
 #pragma once
 
+#include "actors/checker.hpp"
 #include "actors/settings.hpp"
 
 #include <string>
@@ -29,15 +30,17 @@ struct peer_params {
   channel_settings channel;
   /// Bound on each step of a connection attempt.
   duration connect_timeout{1000};
-  /// Worker from spawn_checker; linked, so it ends with the peer actor.
-  caf::actor checker;
+  /// Each dialed peer gets its own checker worker on these checks, so a silent
+  /// address delays nothing but its own link.
+  net_checks_ptr checks;
   /// Random per start; lets peers tell a restart from a reconnect.
   uint64_t incarnation = 0;
 };
 
 /// Spawns the peer actor. Publishing it on host:port is up to the caller.
 /// Local protocol: (subscribe_atom, actor) for link_up/link_down events (current
-/// links are replayed); (route_atom, duty, leader) to receive that duty's messages.
+/// links are replayed); (route_atom, duty, leader) to receive that duty's messages;
+/// (status_atom) -> std::vector<std::string>, the nodes linked now.
 caf::actor spawn_peer(caf::actor_system& sys, peer_params params);
 
 } // namespace montana

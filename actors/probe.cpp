@@ -2,6 +2,7 @@
 
 #include "actors/checker.hpp"
 #include "actors/coro.hpp"
+#include "actors/unexpected.hpp"
 #include "actors/verdict_tracker.hpp"
 
 #include <spdlog/spdlog.h>
@@ -24,6 +25,7 @@ struct probe_state {
   probe_params params;
   verdict_tracker tracker{1, 1};
   co::signal wake;
+  caf::actor checker;
   caf::actor gateway;
   std::vector<caf::actor> subscribers;
   uint64_t seq = 0;
@@ -82,7 +84,7 @@ struct probe_state {
       return;
     host_check_running = true;
     auto t = params.settings.timeout;
-    self->request(params.checker, t + t, check_atom::value, params.peer.host,
+    self->request(checker, t + t, check_atom::value, params.peer.host,
                   static_cast<int64_t>(t.count()))
         .then(
             [this](check_report& r) {
@@ -99,7 +101,7 @@ struct probe_state {
       auto t = params.settings.timeout;
       if (params.settings.checks == check_mode::host) {
         auto report =
-            co_await co::request<check_report>(coros, params.checker, t + t, check_atom::value,
+            co_await co::request<check_report>(coros, checker, t + t, check_atom::value,
                                                params.peer.host, static_cast<int64_t>(t.count()));
         if (report) {
           report->node = params.peer.name;
@@ -141,7 +143,9 @@ caf::actor spawn_probe(caf::actor_system& sys, probe_params params) {
       [](caf::stateful_actor<probe_state>* self, probe_params p) -> caf::behavior {
         auto& st = self->state;
         st.init(std::move(p));
-        self->link_to(st.params.checker);
+        st.checker = spawn_checker(self->system(), st.params.checks);
+        self->link_to(st.checker);
+        drop_unexpected(self, st.params.self + " probe " + st.params.peer.name);
         self->send(st.params.peer_actor, subscribe_atom::value, caf::actor{self});
         st.run(st.coros);
         return {

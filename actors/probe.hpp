@@ -1,20 +1,21 @@
 // probe: one per peer; turns checks of that peer into a verdict (alive / suspect / dead).
 #pragma once
 
+#include "actors/checker.hpp"
 #include "actors/settings.hpp"
 
 #include <string>
 
 namespace montana {
 
-/// What a probe needs to know; `peer_actor` is this node's peer actor (link events),
-/// `checker` a worker from spawn_checker that the probe links to (it dies with the probe).
+/// What a probe needs to know; `peer_actor` is this node's peer actor (link events).
+/// The probe runs `checks` on a checker worker of its own.
 struct probe_params {
   std::string self;
   node_entry peer;
   probe_settings settings;
   caf::actor peer_actor;
-  caf::actor checker;
+  net_checks_ptr checks;
 };
 
 /// Spawns the probe of `params.peer`. Subscribers (`subscribe_atom`) receive every

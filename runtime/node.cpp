@@ -61,9 +61,8 @@ void node::start() {
   const auto& me = *cfg_.find_node(name_);
   sys_cfg_ = make_system_config(cfg_, opts_);
   system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
-  peer_ = spawn_peer(*system_,
-                     peer_params{name_, cfg_.nodes, cfg_.channel, cfg_.probe.timeout * 2,
-                                 spawn_checker(*system_, opts_.checks), random_incarnation()});
+  peer_ = spawn_peer(*system_, peer_params{name_, cfg_.nodes, cfg_.channel, cfg_.probe.timeout * 2,
+                                           opts_.checks, random_incarnation()});
   auto bind = me.bind.empty() ? me.host : me.bind;
   auto port = system_->middleman().publish(peer_, me.port, bind.c_str(), true);
   if (!port) {
@@ -76,8 +75,8 @@ void node::start() {
   for (const auto& peer : cfg_.nodes) {
     if (peer.name == name_)
       continue;
-    probes_[peer.name] = spawn_probe(*system_, probe_params{name_, peer, cfg_.probe, peer_,
-                                                            spawn_checker(*system_, opts_.checks)});
+    probes_[peer.name] =
+        spawn_probe(*system_, probe_params{name_, peer, cfg_.probe, peer_, opts_.checks});
   }
   for (const auto& duty : cfg_.duties) {
     if (std::find(duty.chain.begin(), duty.chain.end(), name_) == duty.chain.end())

@@ -44,6 +44,8 @@ public:
   /// The chain-leader of each duty this node takes part in (empty while stopped).
   const std::map<std::string, caf::actor>& leaders() const { return leaders_; }
   caf::actor_system& system() { return *system_; }
+  /// This node's gateway (its peer actor), published on its host:port.
+  const caf::actor& gateway() const { return peer_; }
 
 private:
   config cfg_;
