@@ -11,8 +11,8 @@ namespace {
 
 const auto settle = 15s;
 
-std::string holder_of(cluster& c) {
-  auto r = c.running();
+std::string holder_of(cluster& c, const std::string& duty = {}) {
+  auto r = c.running(duty);
   return r.size() == 1 ? r[0] : std::string{};
 }
 
@@ -87,4 +87,23 @@ CAF_TEST(lower nodes dying changes nothing) {
   std::this_thread::sleep_for(1s);
   CAF_CHECK_EQUAL(holder_of(c), "amsterdam");
   CAF_CHECK_EQUAL(c.records().size(), starts_before);
+}
+
+CAF_TEST(each duty follows its own chain) {
+  // The seeds' two chains: BOT over all five, BRAIN without amsterdam.
+  cluster c{profile::test, [](config& cfg) {
+              auto brain = cfg.duties.at(0);
+              brain.name = "brain";
+              brain.chain = {"moscow", "almaty", "spb", "novosibirsk"};
+              cfg.duties.push_back(brain);
+            }};
+  c.start_all();
+  CAF_CHECK(c.wait_for_holder("amsterdam", settle, "bot"));
+  CAF_CHECK(c.wait_for_holder("moscow", settle, "brain"));
+  c.kill("moscow");
+  CAF_CHECK(c.wait_for_holder("almaty", settle, "brain"));
+  CAF_CHECK_EQUAL(holder_of(c, "bot"), "amsterdam");
+  c.kill("amsterdam");
+  CAF_CHECK(c.wait_for_holder("almaty", settle, "bot"));
+  CAF_CHECK(c.wait_for_holder("almaty", settle, "brain"));
 }

@@ -159,18 +159,19 @@ std::vector<duty_record> cluster::records() const {
   return out;
 }
 
-std::vector<std::string> cluster::running() const {
+std::vector<std::string> cluster::running(const std::string& duty) const {
   std::vector<std::string> out;
   for (const auto& r : records())
-    if (r.what == "start" && pid_alive(r.pid))
+    if (r.what == "start" && (duty.empty() || r.duty == duty) && pid_alive(r.pid))
       out.push_back(r.node);
   return out;
 }
 
-bool cluster::wait_for_holder(const std::string& name, std::chrono::milliseconds timeout) {
+bool cluster::wait_for_holder(const std::string& name, std::chrono::milliseconds timeout,
+                              const std::string& duty) {
   return wait_until(
       [&] {
-        auto r = running();
+        auto r = running(duty);
         return r.size() == 1 && r[0] == name;
       },
       timeout);

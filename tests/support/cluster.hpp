@@ -63,10 +63,12 @@ public:
   void kill(const std::string& name);
 
   std::vector<duty_record> records() const;
-  /// Nodes whose duty process is running now, judged by live pids of `start` records.
-  std::vector<std::string> running() const;
-  /// Waits until exactly `name` runs the duty; returns false on timeout.
-  bool wait_for_holder(const std::string& name, std::chrono::milliseconds timeout);
+  /// Nodes whose process of `duty` (empty: any duty) is running now, judged by live
+  /// pids of `start` records.
+  std::vector<std::string> running(const std::string& duty = {}) const;
+  /// Waits until exactly `name` runs `duty` (empty: any duty); false on timeout.
+  bool wait_for_holder(const std::string& name, std::chrono::milliseconds timeout,
+                       const std::string& duty = {});
   /// Most duty processes alive at the same time according to the records, counting a
   /// process without a stop record as running until `killed_at` of its node.
   int max_overlap() const;
