@@ -71,7 +71,7 @@ struct leader_state {
     // The supervisor answers within stop_grace plus the kill; the bound only guards a bug.
     auto bound = params.duty.stop_grace * 2 + std::chrono::minutes{1};
     auto why = stop_duty{"duty handed over"};
-    auto done = co_await co::request<void>(coros, supervisor, bound, std::move(why));
+    auto done = co_await co::request<void>(coros, supervisor, bound, why);
     if (!done) {
       spdlog::error("[{}] duty {}: stop failed: {}", params.self, duty(),
                     self->system().render(done.error()));

@@ -9,7 +9,8 @@
 //   };
 //
 //   co::task hand_over(co::scope& coros, leader_state& st, caf::actor supervisor) {
-//     auto stopped = co_await co::request<void>(coros, supervisor, 5s, stop_duty{"handover"});
+//     auto why = stop_duty{"handover"}; // not inside the co_await statement: see the rules
+//     auto stopped = co_await co::request<void>(coros, supervisor, 5s, why);
 //     if (!stopped)
 //       co_return;
 //     bool all_released = co_await st.released.wait(coros, 3s);
@@ -27,6 +28,17 @@
 //   (running the destructors of its locals) before the other members go.
 // - A `co::signal` belongs to the state of the one actor whose coroutines wait on it, and
 //   outlives their waits.
+// - Never aggregate-initialise (`hello{...}`, `hello(...)`, `std::array{...}`) anywhere in a
+//   statement that contains `co_await`: build the message in a statement of its own and pass the
+//   variable, which `co::request` copies. g++ 12 miscompiles such a temporary in a coroutine: it
+//   builds the members in one frame slot, hands out a bitwise copy in another and destroys both,
+//   so a `std::string` member is freed twice, or (short string) the copy points into the frame
+//   and whoever moves from it later frees a frame address. `co::request` therefore rejects an
+//   rvalue aggregate that is not trivially copyable at compile time, `std::move(named)` included
+//   (it cannot be told apart from a temporary). It cannot see one nested in another argument
+//   (`std::make_tuple(hello{...})`) or elsewhere in the statement. Non-aggregate temporaries
+//   (`std::string(...)`, `caf::actor{...}`, `std::tuple`) and trivially copyable aggregates are
+//   fine; clang is not affected.
 //
 // Changes against the first API draft:
 // - `scope` takes `caf::event_based_actor*` (a `stateful_actor<S>*` converts): `request` lives
@@ -238,6 +250,15 @@ private:
   std::optional<result_type> result_;
 };
 
+/// What `co::request` demands of each message argument. It fails for a temporary that g++ 12 may
+/// have built wrongly in the `co_await` statement (see the rules above): an aggregate whose copy is
+/// not a plain byte copy. `Ts&&` deduces a non-reference type for every rvalue, prvalue and
+/// `std::move(x)` alike. Fix a failure by naming the aggregate first and passing the variable.
+template <class T>
+concept not_an_aggregate_temporary =
+    std::is_reference_v<T> || !std::is_aggregate_v<std::remove_cv_t<T>> ||
+    std::is_trivially_copyable_v<std::remove_cv_t<T>>;
+
 /// Awaiter of `co::signal::wait`.
 class wait_awaiter {
 public:
@@ -273,8 +294,10 @@ inline detail::sleep_awaiter sleep(scope& s, caf::timespan duration) noexcept {
 /// Sends `xs...` to `dest` and suspends until the reply: yields `caf::expected<R>` for one reply
 /// type, `caf::expected<std::tuple<R...>>` for several, `caf::expected<void>` for `R = void` (an
 /// empty reply, e.g. `caf::unit`). Holds `sec::request_timeout` after `timeout`, or the error the
-/// callee sent; a reply of other types gives `sec::unexpected_response`.
-template <class... R, class Handle, class... Ts>
+/// callee sent; a reply of other types gives `sec::unexpected_response`. Lvalue arguments are
+/// copied; an aggregate message must be one (see the rules above), checked by a constraint rather
+/// than a static_assert so that a requires-expression can tell the form is rejected.
+template <class... R, class Handle, detail::not_an_aggregate_temporary... Ts> // see user rules
 auto request(scope& s, const Handle& dest, caf::timespan timeout, Ts&&... xs)
     -> detail::request_awaiter<Handle, std::tuple<std::decay_t<Ts>...>, R...> {
   static_assert(sizeof...(R) > 0, "name the reply type(s), or void for an empty reply");

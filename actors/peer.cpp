@@ -158,7 +158,7 @@ struct peer_state {
         } else {
           auto gateway = caf::actor_cast<caf::actor>(std::get<1>(*conn));
           auto greeting = hello{params.self, caf::actor{self}, params.incarnation};
-          auto answer = co_await co::request<welcome>(coros, gateway, t, std::move(greeting));
+          auto answer = co_await co::request<welcome>(coros, gateway, t, greeting);
           if (!answer) {
             problem = "handshake: " + self->system().render(answer.error());
           } else if (answer->node != peer.name) {

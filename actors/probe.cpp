@@ -116,7 +116,7 @@ struct probe_state {
         start_host_check();
         auto id = ++seq;
         auto question = ping{params.self, id};
-        auto answer = co_await co::request<pong>(coros, gateway, t, std::move(question));
+        auto answer = co_await co::request<pong>(coros, gateway, t, question);
         ok = answer && answer->node == params.peer.name && answer->seq == id;
         if (ok)
           reason = "service answers";
