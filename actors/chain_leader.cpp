@@ -20,6 +20,8 @@ struct leader_state {
   std::optional<chain_rule> rule;
   caf::actor supervisor;
   std::map<std::string, caf::actor> gateways;
+  /// Raised whenever a stop of the duty process completed.
+  co::signal stopped;
   co::scope coros; // last: suspended frames go before what they use
 
   explicit leader_state(caf::event_based_actor* self) : self(self), coros(self) {}
@@ -66,6 +68,16 @@ struct leader_state {
     }
   }
 
+  /// Leaves the chain for good: answers `rp` once no duty process is left.
+  co::task leave(co::scope& coros, caf::response_promise rp) {
+    apply(rule->leave());
+    while (rule->role() != duty_role::standby) {
+      co_await stopped.wait(coros, params.duty.stop_grace * 2 + std::chrono::seconds{5});
+      stopped.reset();
+    }
+    rp.deliver(caf::unit);
+  }
+
   /// Stops the duty process and tells the rule once the supervisor confirmed it.
   co::task stop(co::scope& coros) {
     // The supervisor answers within stop_grace plus the kill; the bound only guards a bug.
@@ -78,6 +90,7 @@ struct leader_state {
       co_return;
     }
     apply(rule->on_stopped());
+    stopped.notify();
   }
 
   void tick() {
@@ -101,6 +114,11 @@ caf::actor spawn_chain_leader(caf::actor_system& sys, leader_params params) {
         st.tick();
         return {
             [self](tick_atom) { self->state.tick(); },
+            [self](stop_atom) {
+              auto rp = self->make_response_promise();
+              self->state.leave(self->state.coros, rp);
+              return rp;
+            },
             [self](status_atom) -> caf::result<std::string, uint64_t> {
               return {to_string(self->state.rule->role()), self->state.rule->term()};
             },

@@ -23,6 +23,8 @@ struct leader_params {
 };
 
 /// Spawns the leader of `params.duty`, which spawns (and is linked to) its bot-supervisor.
+/// (stop_atom) makes it leave the chain: it stops the duty process (SIGTERM, grace,
+/// SIGKILL), never claims again, and answers once no process is left.
 caf::actor spawn_chain_leader(caf::actor_system& sys, leader_params params);
 
 } // namespace montana

@@ -63,7 +63,7 @@ void chain_rule::set_role(duty_role to, std::string reason, std::vector<chain_ac
 }
 
 void chain_rule::evaluate(std::vector<chain_action>& out) {
-  if (!ready_)
+  if (!ready_ || leaving_)
     return;
   if (above_all_dead()) {
     if (role_ == duty_role::standby)
@@ -209,6 +209,18 @@ std::vector<chain_action> chain_rule::on_stopped() {
   owed_releases_.clear();
   set_role(duty_role::standby, "duty process stopped", out);
   evaluate(out);
+  return out;
+}
+
+std::vector<chain_action> chain_rule::leave() {
+  std::vector<chain_action> out;
+  leaving_ = true;
+  if (role_ == duty_role::claiming) {
+    pending_.clear();
+    set_role(duty_role::standby, "node is leaving", out);
+  } else if (role_ == duty_role::holder) {
+    begin_release("node is leaving", out);
+  }
   return out;
 }
 

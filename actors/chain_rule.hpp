@@ -106,6 +106,8 @@ public:
   std::vector<chain_action> on_refused(const std::string& from, uint64_t term, uint64_t highest);
   /// The supervisor confirmed that no duty process is left.
   std::vector<chain_action> on_stopped();
+  /// This node is shutting down: stop the duty if it runs, never claim again.
+  std::vector<chain_action> leave();
   /// Time passes: ends the startup delay, resends pending claims.
   std::vector<chain_action> tick(time_point now);
 
@@ -136,6 +138,7 @@ private:
   int self_rank_;
   time_point ready_at_;
   bool ready_ = false;
+  bool leaving_ = false;
   duty_role role_ = duty_role::standby;
   /// Term of our latest claim.
   uint64_t term_ = 0;

@@ -59,7 +59,7 @@ int run_node(const std::optional<std::string>& config_path,
   n.start();
   wait_for_termination();
   spdlog::info("[{}] terminating", name);
-  n.stop();
+  n.leave();
   return exit_ok;
 }
 

@@ -40,7 +40,8 @@ config demo_config(uint16_t port, bool fast) {
 
 namespace {
 
-const char* help_text = "commands: status | kill NODE | start NODE | help | quit\n";
+const char* help_text =
+    "commands: status | kill NODE (crash) | stop NODE (graceful) | start NODE | help | quit\n";
 
 void print_status(std::vector<std::unique_ptr<node>>& nodes, std::ostream& out) {
   for (auto& n : nodes) {
@@ -90,12 +91,14 @@ int run_demo(const config& cfg, std::istream& in, std::ostream& out) {
       break;
     if (cmd == "status") {
       print_status(nodes, out);
-    } else if ((cmd == "kill" || cmd == "start") && !arg.empty()) {
+    } else if ((cmd == "kill" || cmd == "stop" || cmd == "start") && !arg.empty()) {
       auto n = find(nodes, arg);
       if (n == nullptr) {
         out << "unknown node '" << arg << "' (known: " << cfg.node_names() << ")\n";
       } else if (cmd == "kill") {
         n->stop();
+      } else if (cmd == "stop") {
+        n->leave();
       } else {
         try {
           n->start();
@@ -109,7 +112,7 @@ int run_demo(const config& cfg, std::istream& in, std::ostream& out) {
   }
   out << "stopping\n";
   for (auto& n : nodes)
-    n->stop();
+    n->leave();
   return 0;
 }
 

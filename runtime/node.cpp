@@ -95,6 +95,27 @@ void node::start() {
                probes_.size(), leaders_.size());
 }
 
+void node::leave() {
+  if (!running())
+    return;
+  {
+    // Scoped: a live scoped_actor would keep ~actor_system in stop() waiting forever.
+    caf::scoped_actor self{*system_};
+    for (const auto& duty : cfg_.duties) {
+      auto i = leaders_.find(duty.name);
+      if (i == leaders_.end())
+        continue;
+      self->request(i->second, duty.stop_grace * 2 + std::chrono::seconds{5}, stop_atom::value)
+          .receive([] {},
+                   [&](const caf::error& err) {
+                     spdlog::warn("[{}] duty {}: graceful stop failed: {}", name_, duty.name,
+                                  system_->render(err));
+                   });
+    }
+  }
+  stop();
+}
+
 void node::stop() {
   if (!running())
     return;

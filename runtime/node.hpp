@@ -34,7 +34,11 @@ public:
   /// one line (e.g. the address is taken) and leaves the node stopped.
   void start();
 
-  /// Ends every actor (duty processes are killed with their supervisors) and the actor system.
+  /// Stops every duty process gracefully (SIGTERM, then SIGKILL after stop_grace), then stop().
+  void leave();
+
+  /// Abrupt end: every actor (duty processes are SIGKILLed with their supervisors) and the
+  /// actor system.
   void stop();
 
   bool running() const { return system_ != nullptr; }

@@ -203,6 +203,24 @@ CAF_TEST(lower nodes dying changes nothing for the holder) {
   CAF_CHECK(r.role() == duty_role::holder);
 }
 
+CAF_TEST(a leaving holder stops its process and never claims again) {
+  auto r = ready_rule("amsterdam", {});
+  finish_claims(r);
+  auto out = r.leave();
+  CAF_CHECK(r.role() == duty_role::releasing);
+  CAF_CHECK(has<act::stop_duty>(out));
+  out = r.on_stopped();
+  CAF_CHECK(r.role() == duty_role::standby);
+  CAF_CHECK(!has<act::send_claim>(out));
+  CAF_CHECK(r.tick(t0 + 10s).empty());
+  out = r.on_claim("amsterdam", 5); // ignored: from itself
+  CAF_CHECK(out.empty());
+  auto lower = ready_rule("moscow", {{"amsterdam", verdict::dead}});
+  lower.leave();
+  CAF_CHECK(lower.role() == duty_role::standby);
+  CAF_CHECK(lower.on_verdict("amsterdam", verdict::dead).empty());
+}
+
 CAF_TEST(a claim from a lower node is refused and a refusal aborts a claim) {
   auto holder = ready_rule("amsterdam", {});
   auto out = holder.on_claim("spb", 3);

@@ -107,3 +107,16 @@ CAF_TEST(each duty follows its own chain) {
   CAF_CHECK(c.wait_for_holder("almaty", settle, "bot"));
   CAF_CHECK(c.wait_for_holder("almaty", settle, "brain"));
 }
+
+CAF_TEST(a graceful stop gives the duty its SIGTERM and moves it on) {
+  cluster c;
+  c.start_all();
+  CAF_REQUIRE(c.wait_for_holder("amsterdam", settle));
+  c.at("amsterdam").leave();
+  CAF_CHECK(c.wait_for_holder("moscow", settle));
+  bool stopped_cleanly = false;
+  for (const auto& r : c.records())
+    stopped_cleanly |= r.node == "amsterdam" && r.what == "stop";
+  CAF_CHECK(stopped_cleanly);
+  CAF_CHECK_EQUAL(c.max_overlap(), 1);
+}
