@@ -1,5 +1,6 @@
 #include "runtime/net_check.hpp"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
@@ -387,6 +388,32 @@ check_report check_host(const std::string& host, milliseconds timeout) {
     result.detail += std::string{name} + ": " + check->reason();
   }
   return result;
+}
+
+std::string bind_problem(const std::string& host, uint16_t port) {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof(sockaddr_in);
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof(sockaddr_in6);
+  } else {
+    return {}; // a name: CAF resolves it and reports its own error
+  }
+  unique_fd fd{::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (!fd)
+    return std::strerror(errno);
+  int one = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd.get(), 1) != 0)
+    return std::strerror(errno);
+  return {};
 }
 
 check_status system_net_checks::tcp(const std::string& host, uint16_t port, duration timeout,

@@ -45,6 +45,10 @@ check_status tcp_connect(const std::string& host, uint16_t port, std::chrono::mi
 check_status icmp_echo(const std::string& host, std::chrono::milliseconds timeout,
                        std::string* detail = nullptr);
 
+/// Whether this host can listen on `host`:`port` (numeric address) with SO_REUSEADDR, as CAF
+/// does; empty when it can, else the reason ("Address already in use").
+std::string bind_problem(const std::string& host, uint16_t port);
+
 /// Runs ICMP echo, TCP 22 and TCP 443 concurrently: the whole call takes at most `timeout`.
 /// Fills icmp, tcp22, tcp443 and `detail` (every check that did not succeed, with its reason).
 check_report check_host(const std::string& host, std::chrono::milliseconds timeout);

@@ -59,11 +59,15 @@ void node::start() {
   if (running())
     return;
   const auto& me = *cfg_.find_node(name_);
+  auto bind = me.bind.empty() ? me.host : me.bind;
+  // CAF's own error for a taken port says only "tcp socket creation failed".
+  if (auto problem = bind_problem(bind, me.port); !problem.empty())
+    throw std::runtime_error("cannot listen on " + bind + ":" + std::to_string(me.port) + ": " +
+                             problem);
   sys_cfg_ = make_system_config(cfg_, opts_);
   system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
   peer_ = spawn_peer(*system_, peer_params{name_, cfg_.nodes, cfg_.channel, cfg_.probe.timeout * 2,
                                            opts_.checks, random_incarnation()});
-  auto bind = me.bind.empty() ? me.host : me.bind;
   auto port = system_->middleman().publish(peer_, me.port, bind.c_str(), true);
   if (!port) {
     auto why = system_->render(port.error());
@@ -129,7 +133,8 @@ void node::stop() {
     kill(leader);
   for (auto& [peer, probe] : probes_)
     kill(probe);
-  if (published_port_ != 0)
+  auto was_up = published_port_ != 0;
+  if (was_up)
     system_->middleman().unpublish(peer_, published_port_);
   kill(peer_);
   leaders_.clear();
@@ -137,7 +142,8 @@ void node::stop() {
   published_port_ = 0;
   system_.reset();
   sys_cfg_.reset();
-  spdlog::info("[{}] node stopped", name_);
+  if (was_up)
+    spdlog::info("[{}] node stopped", name_);
 }
 
 } // namespace montana
