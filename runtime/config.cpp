@@ -593,4 +593,17 @@ std::string resolve_node_name(const config& cfg, const std::optional<std::string
   return name;
 }
 
+void apply_fast_profile(config& cfg) {
+  cfg.probe.interval = duration{200};
+  cfg.probe.timeout = duration{100};
+  cfg.probe.retry = duration{20};
+  cfg.probe.rise = 2;
+  cfg.probe.fall = 2;
+  cfg.channel.heartbeat_interval = duration{100};
+  cfg.channel.connection_timeout = duration{300};
+  cfg.channel.reconnect_max = duration{300};
+  for (auto& duty : cfg.duties)
+    duty.startup_delay = duration{300};
+}
+
 } // namespace montana

@@ -44,6 +44,10 @@ config parse_config(std::string_view text, const std::string& origin);
 /// Reads and parses a file. Throws config_error.
 config load_config_file(const std::string& path);
 
+/// The fast profile of docs/configuration.md: failover after an abrupt crash in tens of ms.
+/// Sets probe and channel timings and every duty's startup delay (300 ms).
+void apply_fast_profile(config& cfg);
+
 /// Resolves this node's name: `--node` if given, else env MONTANA_NODE_NAME.
 /// Throws config_error naming the unknown name and the known ones, or when neither is set.
 std::string resolve_node_name(const config& cfg, const std::optional<std::string>& flag);

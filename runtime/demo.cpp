@@ -26,15 +26,8 @@ config demo_config(uint16_t port, bool fast) {
   demo.startup_delay = duration{1000};
   demo.stop_grace = duration{3000};
   cfg.duties = {demo};
-  if (fast) {
-    cfg.probe.interval = duration{200};
-    cfg.probe.timeout = duration{100};
-    cfg.probe.retry = duration{20};
-    cfg.probe.rise = 2;
-    cfg.probe.fall = 2;
-    cfg.channel.heartbeat_interval = duration{100};
-    cfg.channel.connection_timeout = duration{300};
-  }
+  if (fast)
+    apply_fast_profile(cfg);
   return cfg;
 }
 

@@ -97,15 +97,7 @@ cluster::cluster(profile p, const std::function<void(config&)>& tweak) : dir_(ma
     cfg_.channel.reconnect_max = duration{500};
     break;
   case profile::fast:
-    duty.startup_delay = duration{300};
-    cfg_.probe.interval = duration{200};
-    cfg_.probe.timeout = duration{100};
-    cfg_.probe.retry = duration{20};
-    cfg_.probe.rise = 2;
-    cfg_.probe.fall = 2;
-    cfg_.channel.heartbeat_interval = duration{100};
-    cfg_.channel.connection_timeout = duration{300};
-    cfg_.channel.reconnect_max = duration{300};
+    apply_fast_profile(cfg_);
     break;
   }
   if (tweak)
