@@ -13,17 +13,14 @@ namespace montana {
 
 namespace {
 
-struct link {
-  caf::actor gateway;
-  uint64_t incarnation = 0;
-};
-
 struct peer_state {
   static inline const char* name = "peer";
 
   caf::event_based_actor* self;
   peer_params params;
-  std::map<std::string, link> links;
+  std::map<std::string, caf::actor> links;
+  /// Incarnation each node had at its last link: a new one means it restarted.
+  std::map<std::string, uint64_t> incarnations;
   std::map<std::string, co::signal> lost;
   std::map<std::string, caf::actor> routes;
   std::vector<caf::actor> subscribers;
@@ -56,19 +53,25 @@ struct peer_state {
   }
 
   void subscribe(caf::actor who) {
-    for (auto& [node, l] : links)
-      self->send(who, link_up{node, l.gateway});
+    for (auto& [node, gateway] : links)
+      self->send(who, link_up{node, gateway});
     subscribers.push_back(std::move(who));
   }
 
   void add_link(const std::string& node, caf::actor gateway, uint64_t incarnation) {
-    if (auto i = links.find(node); i != links.end() && i->second.gateway != gateway)
+    if (auto i = links.find(node); i != links.end() && i->second != gateway)
       remove_link(node, "replaced by a new connection");
     self->monitor(gateway);
-    links[node] = link{gateway, incarnation};
+    links[node] = gateway;
     lost[node].reset();
     last_complaint.erase(node);
-    spdlog::info("[{}] peer {}: linked", params.self, node);
+    auto [known, first] = incarnations.try_emplace(node, incarnation);
+    auto restarted = !first && known->second != incarnation;
+    known->second = incarnation;
+    spdlog::info("[{}] peer {}: linked{}", params.self, node,
+                 first       ? ""
+                 : restarted ? " (it restarted)"
+                             : " again (same run)");
     broadcast(link_up{node, std::move(gateway)});
   }
 
@@ -76,7 +79,7 @@ struct peer_state {
     auto i = links.find(node);
     if (i == links.end())
       return;
-    self->demonitor(i->second.gateway);
+    self->demonitor(i->second);
     links.erase(i);
     spdlog::info("[{}] peer {}: link lost: {}", params.self, node, reason);
     broadcast(link_down{node, reason});
@@ -84,8 +87,8 @@ struct peer_state {
   }
 
   void on_down(const caf::down_msg& msg) {
-    for (auto& [node, l] : links)
-      if (l.gateway.address() == msg.source) {
+    for (auto& [node, gateway] : links)
+      if (gateway.address() == msg.source) {
         remove_link(node, self->system().render(msg.reason));
         return;
       }
@@ -114,7 +117,7 @@ struct peer_state {
   bool came_over_link(const std::string& from) {
     auto i = links.find(from);
     auto sender = self->current_sender();
-    return i != links.end() && sender != nullptr && sender->node() == i->second.gateway.node();
+    return i != links.end() && sender != nullptr && sender->node() == i->second.node();
   }
 
   template <class Message>
@@ -167,7 +170,7 @@ struct peer_state {
           } else {
             add_link(peer.name, gateway, answer->incarnation);
             backoff = params.channel.reconnect_min;
-            while (links.count(peer.name) > 0 && links[peer.name].gateway == gateway)
+            while (links.count(peer.name) > 0 && links[peer.name] == gateway)
               co_await lost[peer.name].wait(coros, std::chrono::hours{1});
             continue;
           }
@@ -200,7 +203,7 @@ caf::actor spawn_peer(caf::actor_system& sys, peer_params params) {
         return {
             [self](const hello& x) { return self->state.on_hello(x); },
             [self](const ping& x) {
-              return pong{self->state.params.self, x.seq, self->state.params.incarnation};
+              return pong{self->state.params.self, x.seq};
             },
             [self](const claim& x) { self->state.route(x); },
             [self](const released& x) { self->state.route(x); },

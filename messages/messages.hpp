@@ -24,8 +24,6 @@ enum class check_status : uint8_t { ok, failed, unavailable };
 enum class check_mode : uint8_t { service, host };
 
 std::string to_string(verdict x);
-std::string to_string(check_status x);
-std::string to_string(check_mode x);
 
 // -- between nodes (gateway to gateway) ---------------------------------------
 
@@ -48,11 +46,10 @@ struct ping {
   uint64_t seq = 0;
 };
 
-/// Answer to `ping`; `incarnation` changes whenever the node restarts.
+/// Answer to `ping`.
 struct pong {
   std::string node;
   uint64_t seq = 0;
-  uint64_t incarnation = 0;
 };
 
 /// `from` is about to run `duty` under `term`: every receiver must stop it first.
@@ -191,7 +188,7 @@ typename Inspector::result_type inspect(Inspector& f, ping& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pong& x) {
-  return f(caf::meta::type_name("pong"), x.node, x.seq, x.incarnation);
+  return f(caf::meta::type_name("pong"), x.node, x.seq);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, claim& x) {
