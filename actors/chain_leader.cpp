@@ -56,8 +56,8 @@ struct leader_state {
         send_to(f->to, refused{duty(), params.self, f->term, f->highest});
       } else if (auto s = std::get_if<act::start_duty>(&a)) {
         self->send(supervisor, run_duty{s->term});
-      } else if (std::holds_alternative<act::stop_duty>(a)) {
-        stop(coros);
+      } else if (auto st = std::get_if<act::stop_duty>(&a)) {
+        stop(coros, st->reason);
       } else if (auto m = std::get_if<act::mark_alive>(&a)) {
         if (auto i = params.probes.find(m->node); i != params.probes.end())
           self->send(i->second, heard{m->node});
@@ -79,10 +79,10 @@ struct leader_state {
   }
 
   /// Stops the duty process and tells the rule once the supervisor confirmed it.
-  co::task stop(co::scope& coros) {
+  co::task stop(co::scope& coros, std::string reason) {
     // The supervisor answers within stop_grace plus the kill; the bound only guards a bug.
     auto bound = params.duty.stop_grace * 2 + std::chrono::minutes{1};
-    auto why = stop_duty{"duty handed over"};
+    auto why = stop_duty{std::move(reason)};
     auto done = co_await co::request<void>(coros, supervisor, bound, why);
     if (!done) {
       spdlog::error("[{}] duty {}: stop failed: {}", params.self, duty(),

@@ -117,8 +117,8 @@ void chain_rule::finish_claim_if_done(std::vector<chain_action>& out) {
 }
 
 void chain_rule::begin_release(std::string reason, std::vector<chain_action>& out) {
-  set_role(duty_role::releasing, std::move(reason), out);
-  out.emplace_back(act::stop_duty{});
+  set_role(duty_role::releasing, reason, out);
+  out.emplace_back(act::stop_duty{std::move(reason)});
 }
 
 std::vector<chain_action> chain_rule::on_verdict(const std::string& node, verdict value) {

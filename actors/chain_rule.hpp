@@ -67,7 +67,9 @@ struct start_duty {
   uint64_t term;
 };
 /// Stop the duty process; answer with `on_stopped` once no child is left.
-struct stop_duty {};
+struct stop_duty {
+  std::string reason;
+};
 /// `node` proved it is alive: tell its probe.
 struct mark_alive {
   std::string node;

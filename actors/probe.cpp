@@ -29,9 +29,13 @@ struct probe_state {
   caf::actor gateway;
   std::vector<caf::actor> subscribers;
   uint64_t seq = 0;
+  /// Latest results of every check, service and host.
   check_report last;
+  bool have_host_report = false;
   std::string reason = "no check yet";
+  std::string link_reason = "no link yet";
   bool host_check_running = false;
+  caf::actor_clock::time_point started;
   co::scope coros; // last: suspended frames go before what they use
 
   explicit probe_state(caf::event_based_actor* self) : self(self), coros(self) {}
@@ -40,6 +44,7 @@ struct probe_state {
     params = std::move(p);
     tracker = verdict_tracker{params.settings.rise, params.settings.fall};
     last.node = params.peer.name;
+    started = self->clock().now();
   }
 
   verdict_changed current() const { return {params.peer.name, tracker.value(), reason}; }
@@ -67,7 +72,7 @@ struct probe_state {
     if (x.node != params.peer.name)
       return;
     gateway = nullptr;
-    reason = "link down: " + x.reason;
+    link_reason = "link down: " + x.reason;
     wake.notify();
   }
 
@@ -77,8 +82,22 @@ struct probe_state {
       publish();
   }
 
-  /// Host checks always run so operators see them; they decide only in `host` mode.
-  /// At most one is in flight: the worker blocks for up to `timeout` per round.
+  /// Keeps the latest host checks; a change of "host answers" is logged, so a dead
+  /// service on a live host (or the reverse) is visible in service mode too.
+  void record_host(check_report r) {
+    r.node = params.peer.name;
+    r.service = last.service;
+    auto answered = host_alive(r);
+    if (!have_host_report || answered != host_alive(last))
+      spdlog::info("[{}] probe {}: host {} ({})", params.self, params.peer.name,
+                   answered ? "answers" : "does not answer",
+                   r.detail.empty() ? "all checks ok" : r.detail);
+    have_host_report = true;
+    last = std::move(r);
+  }
+
+  /// Host checks always run; they decide only in `host` mode. At most one is in
+  /// flight: the worker blocks for up to `timeout` per round.
   void start_host_check() {
     if (host_check_running)
       return;
@@ -89,8 +108,7 @@ struct probe_state {
         .then(
             [this](check_report& r) {
               host_check_running = false;
-              r.node = params.peer.name;
-              last = std::move(r);
+              record_host(std::move(r));
             },
             [this](caf::error&) { host_check_running = false; });
   }
@@ -103,15 +121,13 @@ struct probe_state {
         auto report =
             co_await co::request<check_report>(coros, checker, t + t, check_atom::value,
                                                params.peer.host, static_cast<int64_t>(t.count()));
-        if (report) {
-          report->node = params.peer.name;
-          last = std::move(*report);
-        }
+        if (report)
+          record_host(std::move(*report));
         ok = report && host_alive(last);
         reason = ok ? "host answers" : "no answer to ICMP, 22 or 443";
       } else if (!gateway) {
         start_host_check();
-        reason = "no link";
+        reason = link_reason;
       } else {
         start_host_check();
         auto id = ++seq;
@@ -125,7 +141,13 @@ struct probe_state {
         else
           reason = "ping answered by " + answer->node;
       }
-      if (tracker.observe(ok))
+      if (params.settings.checks == check_mode::service)
+        last.service = ok ? check_status::ok : check_status::failed;
+      // A peer not seen since we started may simply not have dialed us yet (only the
+      // higher node of a pair dials): it is not judged dead within the grace.
+      auto in_grace = tracker.value() == verdict::unknown &&
+                      self->clock().now() < started + params.unknown_grace;
+      if (!(in_grace && !ok) && tracker.observe(ok))
         publish();
       auto v = tracker.value();
       auto failing_known_peer = !ok && (v == verdict::alive || v == verdict::suspect);

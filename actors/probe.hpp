@@ -15,6 +15,10 @@ struct probe_params {
   node_entry peer;
   probe_settings settings;
   caf::actor peer_actor;
+  /// A peer never seen since this probe started is not judged dead before this
+  /// much time: long enough for the dialing side to reach us (its reconnect
+  /// backoff plus one connection attempt).
+  duration unknown_grace{0};
   net_checks_ptr checks;
 };
 

@@ -66,8 +66,10 @@ void node::start() {
                              problem);
   sys_cfg_ = make_system_config(cfg_, opts_);
   system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
-  peer_ = spawn_peer(*system_, peer_params{name_, cfg_.nodes, cfg_.channel, cfg_.probe.timeout * 2,
+  auto connect_timeout = cfg_.probe.timeout * 2;
+  peer_ = spawn_peer(*system_, peer_params{name_, cfg_.nodes, cfg_.channel, connect_timeout,
                                            opts_.checks, random_incarnation()});
+  auto unknown_grace = cfg_.channel.reconnect_max + connect_timeout + cfg_.probe.interval;
   auto port = system_->middleman().publish(peer_, me.port, bind.c_str(), true);
   if (!port) {
     auto why = system_->render(port.error());
@@ -79,8 +81,8 @@ void node::start() {
   for (const auto& peer : cfg_.nodes) {
     if (peer.name == name_)
       continue;
-    probes_[peer.name] =
-        spawn_probe(*system_, probe_params{name_, peer, cfg_.probe, peer_, opts_.checks});
+    probes_[peer.name] = spawn_probe(
+        *system_, probe_params{name_, peer, cfg_.probe, peer_, unknown_grace, opts_.checks});
   }
   for (const auto& duty : cfg_.duties) {
     if (std::find(duty.chain.begin(), duty.chain.end(), name_) == duty.chain.end())

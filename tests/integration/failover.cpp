@@ -120,3 +120,20 @@ CAF_TEST(a graceful stop gives the duty its SIGTERM and moves it on) {
   CAF_CHECK(stopped_cleanly);
   CAF_CHECK_EQUAL(c.max_overlap(), 1);
 }
+
+CAF_TEST(a restarted lower node waits for the holder to dial it) {
+  // A long reconnect backoff on the dialing side: after moscow was gone for a while,
+  // amsterdam retries it only every few seconds. The restarted moscow must not take
+  // amsterdam for dead in the meantime.
+  cluster c{profile::test, [](config& cfg) { cfg.channel.reconnect_max = duration{3000}; }};
+  c.start_all();
+  CAF_REQUIRE(c.wait_for_holder("amsterdam", settle));
+  c.kill("moscow");
+  std::this_thread::sleep_for(7s); // amsterdam's backoff for moscow reaches its cap
+  c.start("moscow");
+  std::this_thread::sleep_for(5s);
+  CAF_CHECK_EQUAL(holder_of(c), "amsterdam");
+  for (const auto& r : c.records())
+    CAF_CHECK_NOT_EQUAL(r.node, "moscow");
+  CAF_CHECK_EQUAL(c.max_overlap(), 1);
+}
