@@ -16,6 +16,9 @@ struct probe_params {
   probe_settings settings;
   caf::actor peer_actor;
   net_checks_ptr checks;
+  /// The checks block, so the checker gets its own thread; false only for deterministic tests
+  /// whose fake checks return at once and must run on the test scheduler.
+  bool detached_checks = true;
 };
 
 /// Spawns the probe of `params.peer`. Subscribers (`subscribe_atom`) receive every
