@@ -165,7 +165,7 @@ caf::actor spawn_probe(caf::actor_system& sys, probe_params params) {
       [](caf::stateful_actor<probe_state>* self, probe_params p) -> caf::behavior {
         auto& st = self->state;
         st.init(std::move(p));
-        st.checker = spawn_checker(self->system(), st.params.checks);
+        st.checker = spawn_checker(self->system(), st.params.checks, st.params.detached_checks);
         self->link_to(st.checker);
         drop_unexpected(self, st.params.self + " probe " + st.params.peer.name);
         self->send(st.params.peer_actor, subscribe_atom::value, caf::actor{self});

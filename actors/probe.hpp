@@ -20,6 +20,9 @@ struct probe_params {
   /// backoff plus one connection attempt).
   duration unknown_grace{0};
   net_checks_ptr checks;
+  /// The checks block, so the checker gets its own thread; false only for deterministic tests
+  /// whose fake checks return at once and must run on the test scheduler.
+  bool detached_checks = true;
 };
 
 /// Spawns the probe of `params.peer`. Subscribers (`subscribe_atom`) receive every

@@ -1,0 +1,343 @@
+#define CAF_SUITE actors.chain_leader
+#include "caf/test/dsl.hpp"
+
+#include "actors/chain_leader.hpp"
+#include "tests/support/fake_launcher.hpp"
+#include "tests/support/virtual_time.hpp"
+
+#include <csignal>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+using namespace montana;
+using namespace std::chrono_literals;
+using montana::test::fake_launcher;
+
+// The chain rule's decisions have their own tests (chain_rule.cpp); these check what the leader
+// adds around them: its tick, where each message goes, its subscriptions, the stop it waits for
+// and what it ignores.
+
+namespace {
+
+struct config : caf::actor_system_config {
+  config() { register_messages(*this); }
+};
+
+using events = std::vector<std::string>;
+using time_point = caf::actor_clock::time_point;
+
+std::string at(caf::event_based_actor* self, time_point start) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now() - start);
+  return "@" + std::to_string(ms.count());
+}
+
+/// A remote node's gateway: writes down every claim, released and refused with the virtual time
+/// of arrival, e.g. "claim(bot, moscow, 1)@3000".
+caf::behavior fake_gateway(caf::event_based_actor* self, std::shared_ptr<events> log,
+                           time_point start) {
+  auto fields = [](const std::string& duty, const std::string& from, uint64_t term) {
+    return duty + ", " + from + ", " + std::to_string(term);
+  };
+  return {
+      [=](const claim& x) {
+        log->push_back("claim(" + fields(x.duty, x.from, x.term) + ")" + at(self, start));
+      },
+      [=](const released& x) {
+        log->push_back("released(" + fields(x.duty, x.from, x.term) + ", " +
+                       std::to_string(x.highest) + ")" + at(self, start));
+      },
+      [=](const refused& x) {
+        log->push_back("refused(" + fields(x.duty, x.from, x.term) + ", " +
+                       std::to_string(x.highest) + ")" + at(self, start));
+      },
+  };
+}
+
+/// Whoever subscribed to a fake probe or peer, and what `heard` it was told.
+struct subscription_log {
+  std::vector<caf::actor> subscribers;
+  events heard;
+};
+
+/// A probe or the peer actor: the leader only subscribes to them (and tells probes `heard`);
+/// the test plays their verdicts and link events itself.
+caf::behavior fake_source(std::shared_ptr<subscription_log> log) {
+  return {
+      [log](subscribe_atom, caf::actor who) { log->subscribers.push_back(std::move(who)); },
+      [log](const heard& x) { log->heard.push_back(x.node); },
+  };
+}
+
+const std::vector<std::string> others{"amsterdam", "almaty", "spb"};
+
+struct fixture : test_coordinator_fixture<config> {
+  fixture() {
+    duty.name = "bot";
+    // moscow is second: amsterdam must be dead for it to claim, almaty and spb rank below.
+    duty.chain = {"amsterdam", "moscow", "almaty", "spb"};
+    duty.command = {"/opt/bot/poll"};
+    duty.startup_delay = 3s;
+    duty.stop_grace = 10s;
+    peer_actor = spawn(fake_source, peer_log);
+    leader_params params;
+    params.self = "moscow";
+    params.duty = duty;
+    params.tick = 100ms;
+    params.peer_actor = peer_actor;
+    params.launcher = fake;
+    for (const auto& node : others) {
+      probe_logs[node] = std::make_shared<subscription_log>();
+      gateway_logs[node] = std::make_shared<events>();
+      params.probes[node] = spawn(fake_source, probe_logs[node]);
+      gateways[node] = spawn(fake_gateway, gateway_logs[node], t0);
+    }
+    leader = spawn_chain_leader(sys, std::move(params));
+    spawned.push_back(leader);
+    consume_messages();
+  }
+
+  ~fixture() override {
+    // The leader takes its linked supervisor with it; the fakes hold logs owned by us.
+    for (auto& hdl : spawned)
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+    consume_messages();
+  }
+
+  template <class... Ts>
+  caf::actor spawn(Ts&&... xs) {
+    auto hdl = sys.spawn(std::forward<Ts>(xs)...);
+    spawned.push_back(hdl);
+    return hdl;
+  }
+
+  template <class T>
+  void to_leader(T x) {
+    caf::anon_send(leader, std::move(x));
+    consume_messages();
+  }
+
+  void judge(const std::string& node, verdict v) { to_leader(verdict_changed{node, v, "test"}); }
+
+  void link(const std::string& node) { to_leader(link_up{node, gateways[node]}); }
+
+  void pass(caf::timespan d) { test::pass_time(*this, d); }
+
+  /// Links every other node, amsterdam dead and the two below alive: once ready, moscow claims
+  /// from almaty and spb.
+  void prepare_claim() {
+    for (const auto& node : others)
+      link(node);
+    judge("amsterdam", verdict::dead);
+    judge("almaty", verdict::alive);
+    judge("spb", verdict::alive);
+  }
+
+  /// Claims at 3000 ms and gets both releases: moscow holds term 1 and its child is up.
+  void become_holder() {
+    prepare_claim();
+    pass(3s);
+    to_leader(released{"bot", "almaty", 1, 0});
+    to_leader(released{"bot", "spb", 1, 0});
+    CAF_REQUIRE_EQUAL(fake->starts.size(), 1u);
+    caf::anon_send(supervisor(), child_started{child(), 4242});
+    consume_messages();
+  }
+
+  /// The leader's answer to status_atom.
+  std::pair<std::string, uint64_t> status() {
+    std::optional<std::pair<std::string, uint64_t>> answer;
+    sys.spawn([&](caf::event_based_actor* client) {
+      client->request(leader, caf::infinite, status_atom::value)
+          .then([&](std::string& role, uint64_t term) { answer.emplace(role, term); });
+    });
+    consume_messages();
+    CAF_REQUIRE(answer);
+    return *answer;
+  }
+
+  /// The bot-supervisor the leader spawned: the fake launcher reports children to it.
+  caf::actor supervisor() const { return fake->starts.back().listener; }
+
+  uint64_t child() const { return fake->starts.back().id; }
+
+  std::string term_of_start(size_t n) const {
+    const auto& env = fake->starts.at(n).spec.env;
+    auto i = env.find("MONTANA_TERM");
+    return i != env.end() ? i->second : "<unset>";
+  }
+
+  const events& sent_to(const std::string& node) { return *gateway_logs.at(node); }
+
+  duty_settings duty;
+  /// Virtual time 0 of every assertion.
+  time_point t0 = sched.clock().now();
+  std::shared_ptr<fake_launcher> fake = std::make_shared<fake_launcher>();
+  std::shared_ptr<subscription_log> peer_log = std::make_shared<subscription_log>();
+  std::map<std::string, std::shared_ptr<subscription_log>> probe_logs;
+  std::map<std::string, std::shared_ptr<events>> gateway_logs;
+  std::map<std::string, caf::actor> gateways;
+  caf::actor peer_actor;
+  caf::actor leader;
+  std::vector<caf::actor> spawned;
+};
+
+using role_and_term = std::pair<std::string, uint64_t>;
+using signals = std::vector<fake_launcher::signal_call>;
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(chain_leader_tests, fixture)
+
+CAF_TEST(the leader subscribes to its peer actor and to every probe) {
+  CAF_CHECK_EQUAL(peer_log->subscribers, std::vector<caf::actor>{leader});
+  for (const auto& node : others)
+    CAF_CHECK_EQUAL(probe_logs[node]->subscribers, std::vector<caf::actor>{leader});
+}
+
+CAF_TEST(nothing is claimed before the startup delay then the live nodes get claims) {
+  link("amsterdam");
+  prepare_claim();
+  pass(2999ms);
+  for (const auto& node : others)
+    CAF_CHECK_EQUAL(sent_to(node), events{});
+  CAF_CHECK_EQUAL(status(), role_and_term("standby", 0));
+  pass(1ms);
+  CAF_CHECK_EQUAL(sent_to("almaty"), events{"claim(bot, moscow, 1)@3000"});
+  CAF_CHECK_EQUAL(sent_to("spb"), events{"claim(bot, moscow, 1)@3000"});
+  // Dead: not asked, though linked.
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{});
+  CAF_CHECK_EQUAL(status(), role_and_term("claiming", 1));
+  CAF_CHECK(fake->starts.empty());
+}
+
+CAF_TEST(a lone survivor starts the duty exactly at the startup delay) {
+  for (const auto& node : others)
+    judge(node, verdict::dead);
+  pass(2999ms);
+  CAF_CHECK(fake->starts.empty());
+  pass(1ms);
+  CAF_REQUIRE_EQUAL(fake->starts.size(), 1u);
+  CAF_CHECK_EQUAL(term_of_start(0), "1");
+  CAF_CHECK_EQUAL(status(), role_and_term("holder", 1));
+}
+
+CAF_TEST(releases from every claimed node start the duty under the claims term) {
+  prepare_claim();
+  pass(3s);
+  to_leader(released{"bot", "almaty", 1, 0});
+  CAF_CHECK(fake->starts.empty());
+  CAF_CHECK_EQUAL(status(), role_and_term("claiming", 1));
+  to_leader(released{"bot", "spb", 1, 0});
+  CAF_REQUIRE_EQUAL(fake->starts.size(), 1u);
+  CAF_CHECK_EQUAL(term_of_start(0), "1");
+  CAF_CHECK_EQUAL(fake->starts[0].spec.argv, duty.command);
+  CAF_CHECK_EQUAL(status(), role_and_term("holder", 1));
+}
+
+CAF_TEST(pending claims are resent on every tick until released) {
+  prepare_claim();
+  pass(3099ms);
+  CAF_CHECK_EQUAL(sent_to("almaty").size(), 1u);
+  pass(1ms);
+  CAF_CHECK_EQUAL(sent_to("almaty"),
+                  (events{"claim(bot, moscow, 1)@3000", "claim(bot, moscow, 1)@3100"}));
+  to_leader(released{"bot", "almaty", 1, 0});
+  pass(200ms);
+  CAF_CHECK_EQUAL(sent_to("almaty").size(), 2u);
+  CAF_CHECK_EQUAL(sent_to("spb"),
+                  (events{"claim(bot, moscow, 1)@3000", "claim(bot, moscow, 1)@3100",
+                          "claim(bot, moscow, 1)@3200", "claim(bot, moscow, 1)@3300"}));
+}
+
+CAF_TEST(claims go to the current link of each node) {
+  prepare_claim();
+  pass(3s);
+  to_leader(link_down{"almaty", "closed"});
+  pass(100ms);
+  CAF_CHECK_EQUAL(sent_to("almaty").size(), 1u);
+  auto relinked = std::make_shared<events>();
+  to_leader(link_up{"almaty", spawn(fake_gateway, relinked, t0)});
+  pass(100ms);
+  CAF_CHECK_EQUAL(*relinked, events{"claim(bot, moscow, 1)@3200"});
+  CAF_CHECK_EQUAL(sent_to("almaty").size(), 1u);
+  // A new link replaces the old one even without a link_down in between.
+  auto newest = std::make_shared<events>();
+  to_leader(link_up{"almaty", spawn(fake_gateway, newest, t0)});
+  pass(100ms);
+  CAF_CHECK_EQUAL(*newest, events{"claim(bot, moscow, 1)@3300"});
+  CAF_CHECK_EQUAL(relinked->size(), 1u);
+}
+
+CAF_TEST(a claim from above is released only after the stopped child exited) {
+  become_holder();
+  auto id = child();
+  to_leader(claim{"bot", "amsterdam", 2});
+  CAF_CHECK_EQUAL(fake->signals, (signals{{id, SIGTERM}}));
+  // A claim is direct evidence of life: amsterdam's probe hears of it.
+  CAF_CHECK_EQUAL(probe_logs["amsterdam"]->heard, events{"amsterdam"});
+  CAF_CHECK_EQUAL(status(), role_and_term("releasing", 1));
+  pass(9s);
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{});
+  caf::anon_send(supervisor(), child_exited{id, 4242, 0, SIGTERM});
+  consume_messages();
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{"released(bot, moscow, 2, 1)@12000"});
+  CAF_CHECK_EQUAL(status(), role_and_term("standby", 2));
+  CAF_CHECK_EQUAL(fake->starts.size(), 1u);
+}
+
+CAF_TEST(a claim from below is refused through its gateway) {
+  link("spb");
+  to_leader(claim{"bot", "spb", 4});
+  CAF_CHECK_EQUAL(sent_to("spb"), events{"refused(bot, moscow, 4, 0)@0"});
+  CAF_CHECK_EQUAL(probe_logs["spb"]->heard, events{});
+}
+
+CAF_TEST(messages for another duty or from the leader itself are ignored) {
+  prepare_claim();
+  to_leader(claim{"mail", "amsterdam", 9});
+  to_leader(released{"mail", "almaty", 7, 9});
+  to_leader(refused{"mail", "amsterdam", 7, 9});
+  to_leader(claim{"bot", "moscow", 9});
+  to_leader(released{"bot", "moscow", 5, 9});
+  to_leader(refused{"bot", "moscow", 5, 9});
+  CAF_CHECK_EQUAL(status(), role_and_term("standby", 0));
+  CAF_CHECK_EQUAL(probe_logs["amsterdam"]->heard, events{});
+  pass(3s);
+  // No term was learnt from them and amsterdam still counts as dead.
+  CAF_CHECK_EQUAL(sent_to("almaty"), events{"claim(bot, moscow, 1)@3000"});
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{});
+  to_leader(released{"bot", "almaty", 1, 0});
+  to_leader(released{"bot", "spb", 1, 0});
+  CAF_CHECK_EQUAL(fake->starts.size(), 1u);
+  // Not our duty: the holder keeps running.
+  to_leader(claim{"mail", "amsterdam", 9});
+  CAF_CHECK(fake->signals.empty());
+  CAF_CHECK_EQUAL(status(), role_and_term("holder", 1));
+}
+
+CAF_TEST(a dead verdict on the only pending node completes the claim) {
+  prepare_claim();
+  pass(3s);
+  to_leader(released{"bot", "almaty", 1, 0});
+  CAF_CHECK(fake->starts.empty());
+  judge("spb", verdict::dead);
+  CAF_REQUIRE_EQUAL(fake->starts.size(), 1u);
+  CAF_CHECK_EQUAL(term_of_start(0), "1");
+  CAF_CHECK_EQUAL(status(), role_and_term("holder", 1));
+}
+
+CAF_TEST(unexpected messages do not kill the leader) {
+  auto exited = std::make_shared<std::optional<caf::error>>();
+  leader->attach_functor([exited](const caf::error& reason) { *exited = reason; });
+  to_leader(std::string{"garbage"});
+  to_leader(pong{"spb", 1});
+  to_leader(caf::make_error(caf::sec::runtime_error)); // CAF's default would quit on it
+  CAF_CHECK(!exited->has_value());
+  CAF_CHECK_EQUAL(status(), role_and_term("standby", 0));
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
