@@ -134,7 +134,7 @@ struct fixture : test_coordinator_fixture<config> {
 
   /// Spawns the probe of moscow (the first check runs at once, at 0 ms) and subscribes the
   /// recorder.
-  void start(check_mode mode = check_mode::service) {
+  void start(check_mode mode = check_mode::service, duration unknown_grace = duration{0}) {
     settings.checks = mode;
     probe_params params;
     params.self = "amsterdam";
@@ -142,6 +142,7 @@ struct fixture : test_coordinator_fixture<config> {
     params.peer.host = "10.0.0.2";
     params.settings = settings;
     params.peer_actor = peer_actor;
+    params.unknown_grace = unknown_grace;
     params.checks = checks;
     params.detached_checks = false;
     probe = spawn_probe(sys, std::move(params));
@@ -186,7 +187,7 @@ CAF_TEST(the probe subscribes to the peer actor and tells a subscriber the curre
   CAF_CHECK_EQUAL(verdicts->seen, events{"unknown@0"});
   CAF_REQUIRE_EQUAL(verdicts->messages.size(), 1u);
   CAF_CHECK_EQUAL(verdicts->messages[0].node, "moscow");
-  CAF_CHECK_EQUAL(verdicts->messages[0].reason, "no link");
+  CAF_CHECK_EQUAL(verdicts->messages[0].reason, "no link yet");
   // A later subscriber gets the verdict of that moment, not the history.
   link_up_now();
   auto late = std::make_shared<verdict_log>();
@@ -253,6 +254,7 @@ CAF_TEST(link down starts a check at once) {
   CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "alive@0", "suspect@500"}));
   pass(1s);
   CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "alive@0", "suspect@500", "dead@700"}));
+  CAF_CHECK_EQUAL(verdicts->messages.back().reason, "link down: closed");
   // Without a link there is nobody to ping.
   CAF_CHECK_EQUAL(gw->pings, times{0});
 }
@@ -274,6 +276,24 @@ CAF_TEST(a peer never seen alive becomes dead only at interval pace) {
   CAF_CHECK_EQUAL(verdicts->seen, events{"unknown@0"});
   pass(1ms);
   CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "dead@2000"}));
+}
+
+CAF_TEST(a peer never seen alive is not judged dead within the unknown grace) {
+  start(check_mode::service, 4500ms);
+  pass(4499ms);
+  CAF_CHECK_EQUAL(verdicts->seen, events{"unknown@0"});
+  // From the end of the grace the usual fall count applies: rounds at 5000, 6000, 7000.
+  pass(2500ms);
+  CAF_CHECK_EQUAL(verdicts->seen, events{"unknown@0"});
+  pass(1ms);
+  CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "dead@7000"}));
+}
+
+CAF_TEST(a peer that dials within the unknown grace is alive at once) {
+  start(check_mode::service, 4500ms);
+  pass(3s);
+  link_up_now();
+  CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "alive@3000"}));
 }
 
 CAF_TEST(heard revives a dead peer at once) {
