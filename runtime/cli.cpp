@@ -2,8 +2,10 @@
 
 #include "runtime/config.hpp"
 #include "runtime/demo.hpp"
+#include "runtime/identity.hpp"
 #include "runtime/log.hpp"
 #include "runtime/node.hpp"
+#include "runtime/registry.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -70,6 +72,34 @@ int check_config(const std::string& path) {
   return exit_ok;
 }
 
+int identity_new(const std::string& name, const std::string& out, int days, bool is_operator) {
+  auto info = create_identity(name, out, days, is_operator);
+  std::cout << info.address << "\n";
+  std::cerr << "wrote " << info.files.key_path << " (mode 0600) and " << info.files.cert_path
+            << "\n";
+  return exit_ok;
+}
+
+int identity_show(const std::string& path) {
+  std::cout << describe_identity(inspect_certificate(path));
+  return exit_ok;
+}
+
+/// The certificate is `--cert`, else NODE.crt; NODE is `--node`, else the certificate's own name,
+/// else env MONTANA_NODE_NAME.
+int identity_register(const std::optional<std::string>& config_path,
+                      const std::optional<std::string>& node_name,
+                      const std::optional<std::string>& cert_path,
+                      const std::string& registry_path) {
+  auto cfg = load(config_path);
+  auto name = node_name;
+  if (!name && !cert_path)
+    name = resolve_node_name(cfg, std::nullopt);
+  auto cert = cert_path ? *cert_path : *name + ".crt";
+  std::cout << register_identity(registry_path, cert, cfg, name) << "\n";
+  return exit_ok;
+}
+
 } // namespace
 
 int run_cli(int argc, char** argv) {
@@ -94,6 +124,42 @@ int run_cli(int argc, char** argv) {
   auto check = app.add_subcommand("check-config", "validate a configuration file and exit");
   check->add_option("file", check_path, "configuration file (TOML)")->required();
 
+  auto identity =
+      app.add_subcommand("identity", "node identities: key pair, certificate, registry");
+  identity->require_subcommand(1);
+
+  std::string new_name;
+  std::string new_out = ".";
+  int new_days = default_certificate_days;
+  bool new_operator = false;
+  auto id_new =
+      identity->add_subcommand("new", "create NAME.key (0600) and NAME.crt, print the address");
+  id_new->add_option("name", new_name, "node name (a-z, 0-9, '-')")->required();
+  id_new->add_option("--out", new_out, "directory for the two files")->capture_default_str();
+  id_new->add_option("--days", new_days, "certificate validity in days")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 36500));
+  id_new->add_flag("--operator", new_operator,
+                   "an operator of the introspection shell: TLS client only, no node");
+
+  std::string show_path;
+  auto id_show = identity->add_subcommand("show", "print name, address, fingerprint and expiry");
+  id_show->add_option("file", show_path, "certificate (PEM)")->required();
+
+  std::optional<std::string> register_config;
+  std::optional<std::string> register_node;
+  std::optional<std::string> register_cert;
+  std::string registry_path = "node_crypto/nodes.json";
+  auto id_register =
+      identity->add_subcommand("register", "add or update this node's entry in the registry");
+  id_register->add_option("--config", register_config,
+                          "cluster configuration (TOML); default: embedded");
+  id_register->add_option("--node", register_node,
+                          "node name; default: the certificate's, else env MONTANA_NODE_NAME");
+  id_register->add_option("--registry", registry_path, "node registry (JSON)")
+      ->capture_default_str();
+  id_register->add_option("--cert", register_cert, "certificate (PEM); default: NODE.crt");
+
   app.footer("exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration");
 
   try {
@@ -114,8 +180,20 @@ int run_cli(int argc, char** argv) {
       setup_logging("info");
       return run_demo(demo_config(demo_port, demo_fast), std::cin, std::cout);
     }
+    if (*id_new)
+      return identity_new(new_name, new_out, new_days, new_operator);
+    if (*id_show)
+      return identity_show(show_path);
+    if (*id_register)
+      return identity_register(register_config, register_node, register_cert, registry_path);
     return check_config(check_path);
   } catch (const config_error& e) {
+    std::cerr << "montana-actors: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const identity_error& e) {
+    std::cerr << "montana-actors: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const registry_error& e) {
     std::cerr << "montana-actors: " << e.what() << "\n";
     return exit_usage;
   } catch (const std::exception& e) {
