@@ -8,10 +8,42 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <random>
 
 namespace montana {
 
 namespace {
+
+/// 128 random bits, hex: what the other side must sign.
+std::string make_nonce() {
+  static thread_local std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 4; ++i)
+    out += fmt::format("{:08x}", rd());
+  return out;
+}
+
+// What each side signs names both ends and the direction, so a signature can be used for
+// nothing but the one handshake it was made for.
+std::string welcome_text(const std::string& nonce, const std::string& acceptor,
+                         const std::string& dialer) {
+  return "montana welcome " + nonce + " from " + acceptor + " to " + dialer;
+}
+
+std::string proof_text(const std::string& nonce, const std::string& dialer,
+                       const std::string& acceptor) {
+  return "montana proof " + nonce + " from " + dialer + " to " + acceptor;
+}
+
+/// A hello waiting for its proof (TLS only).
+struct pending_hello {
+  std::string node;
+  caf::actor gateway;
+  uint64_t incarnation = 0;
+  std::string nonce;
+};
+
+constexpr size_t max_pending = 32;
 
 struct peer_state {
   static inline const char* name = "peer";
@@ -24,6 +56,7 @@ struct peer_state {
   std::map<std::string, co::signal> lost;
   std::map<std::string, caf::actor> routes;
   std::vector<caf::actor> subscribers;
+  std::map<caf::actor_addr, pending_hello> pending;
   /// Last problem logged per node, so a dead peer costs one line, not one per retry.
   std::map<std::string, std::pair<std::string, caf::actor_clock::time_point>> last_complaint;
   co::scope coros; // last: suspended frames go before what they use
@@ -94,23 +127,48 @@ struct peer_state {
       }
   }
 
+  /// Refuses with one (rate-limited) log line naming the claimed node.
+  caf::error refuse(const std::string& node, const std::string& problem) {
+    complain(rank(node) < 0 ? "?" : node, problem);
+    return caf::make_error(caf::sec::invalid_argument, problem);
+  }
+
   caf::result<welcome> on_hello(const hello& x) {
     auto r = rank(x.node);
-    std::string problem;
+    auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
     if (r < 0)
-      problem = "hello from unknown node '" + x.node + "'";
-    else if (x.node == params.self)
-      problem = "hello from a node claiming to be this one";
-    else if (r > rank(params.self))
-      problem = "hello from a lower node (only higher nodes dial)";
-    else if (!x.gateway)
-      problem = "hello without a gateway";
-    if (!problem.empty()) {
-      complain(r < 0 ? "?" : x.node, problem);
-      return caf::make_error(caf::sec::invalid_argument, problem);
+      return refuse(x.node, "hello from unknown node '" + x.node + "'");
+    if (x.node == params.self)
+      return refuse(x.node, "hello from a node claiming to be this one");
+    if (r > rank(params.self))
+      return refuse(x.node, "hello from a lower node (only higher nodes dial)");
+    if (!x.gateway || x.gateway.address() != sender)
+      return refuse(x.node, "hello whose gateway is not its sender");
+    auto nonce = make_nonce();
+    if (!params.prover) {
+      add_link(x.node, x.gateway, x.incarnation);
+      return welcome{params.self, params.incarnation, nonce, {}};
     }
-    add_link(x.node, x.gateway, x.incarnation);
-    return welcome{params.self, params.incarnation};
+    // Bounded: a flood of hellos that never prove anything cannot grow it.
+    if (pending.size() >= max_pending)
+      pending.clear();
+    pending[sender] = pending_hello{x.node, x.gateway, x.incarnation, nonce};
+    auto signature = params.prover->sign(welcome_text(x.nonce, params.self, x.node));
+    return welcome{params.self, params.incarnation, nonce, signature};
+  }
+
+  caf::result<void> on_proof(const proof& x) {
+    auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+    auto i = pending.find(sender);
+    if (i == pending.end() || i->second.node != x.node)
+      return refuse(x.node, "proof without a matching hello");
+    auto claimed = std::move(i->second);
+    pending.erase(i);
+    if (!params.prover->verify(claimed.node, proof_text(claimed.nonce, claimed.node, params.self),
+                               x.signature))
+      return refuse(claimed.node, "refused: it could not prove it is " + claimed.node);
+    add_link(claimed.node, claimed.gateway, claimed.incarnation);
+    return caf::unit;
   }
 
   /// True when `from` has a link and the current message came over it.
@@ -138,7 +196,6 @@ struct peer_state {
   co::task dial(co::scope& coros, node_entry peer) {
     auto backoff = params.channel.reconnect_min;
     auto t = params.connect_timeout;
-    auto mm = caf::actor_cast<caf::actor>(self->system().middleman().actor_handle());
     auto checker = spawn_checker(self->system(), params.checks);
     self->link_to(checker);
     for (;;) {
@@ -153,21 +210,34 @@ struct peer_state {
       } else {
         auto conn =
             co_await co::request<caf::node_id, caf::strong_actor_ptr, std::set<std::string>>(
-                coros, mm, t + t, caf::connect_atom::value, peer.host, peer.port);
+                coros, params.connector, t + t, caf::connect_atom::value, peer.host, peer.port);
         if (!conn) {
           problem = "connect: " + self->system().render(conn.error());
         } else if (!std::get<1>(*conn)) {
           problem = "nothing published at " + peer.host + ":" + std::to_string(peer.port);
         } else {
           auto gateway = caf::actor_cast<caf::actor>(std::get<1>(*conn));
-          auto greeting = hello{params.self, caf::actor{self}, params.incarnation};
+          auto nonce = make_nonce();
+          auto greeting = hello{params.self, caf::actor{self}, params.incarnation, nonce};
           auto answer = co_await co::request<welcome>(coros, gateway, t, greeting);
           if (!answer) {
             problem = "handshake: " + self->system().render(answer.error());
           } else if (answer->node != peer.name) {
             problem =
                 peer.host + ":" + std::to_string(peer.port) + " is node '" + answer->node + "'";
-          } else {
+          } else if (params.prover &&
+                     !params.prover->verify(peer.name, welcome_text(nonce, peer.name, params.self),
+                                            answer->signature)) {
+            problem = "refused: it could not prove it is " + peer.name;
+          } else if (params.prover) {
+            auto mine =
+                proof{params.self,
+                      params.prover->sign(proof_text(answer->nonce, params.self, peer.name))};
+            auto accepted = co_await co::request<void>(coros, gateway, t, mine);
+            if (!accepted)
+              problem = "our proof was refused: " + self->system().render(accepted.error());
+          }
+          if (problem.empty()) {
             add_link(peer.name, gateway, answer->incarnation);
             backoff = params.channel.reconnect_min;
             while (links.count(peer.name) > 0 && links[peer.name] == gateway)
@@ -202,6 +272,7 @@ caf::actor spawn_peer(caf::actor_system& sys, peer_params params) {
         st.start();
         return {
             [self](const hello& x) { return self->state.on_hello(x); },
+            [self](const proof& x) { return self->state.on_proof(x); },
             [self](const ping& x) {
               return pong{self->state.params.self, x.seq};
             },

@@ -5,9 +5,16 @@
 // the handshake:
 //
 //   dialer                                   acceptor
-//   idle --precheck ok--> connecting --connected--> hello(node, gateway) ---->
-//        <--backoff-- (any failure)                 <---- welcome(node)
+//   idle --precheck ok--> connecting --connected--> hello(node, gateway, nonce D) -->
+//        <--backoff-- (any failure)          <-- welcome(node, nonce A, sig_A(nonce D))
+//   verify sig_A against the registry key of the node we dialed
+//                                            proof(node, sig_D(nonce A)) -->
+//                                            verify sig_D, link <-- (empty reply)
 //   linked (monitor) --down_msg--> idle (backoff from reconnect_min)
+//
+// Over TLS the certificates only show that both ends are registered nodes; the
+// signed nonces show which ones (the keys are the certificates' keys). On the
+// plain transport (no prover) the handshake stops at welcome and proves nothing.
 //
 // The reachability precheck runs on a checker's thread: a silently dropped
 // address would otherwise block CAF's middleman for minutes. Messages from other
@@ -16,6 +23,7 @@
 #pragma once
 
 #include "actors/checker.hpp"
+#include "actors/prover.hpp"
 #include "actors/settings.hpp"
 
 #include <string>
@@ -35,6 +43,10 @@ struct peer_params {
   net_checks_ptr checks;
   /// Random per start; lets peers tell a restart from a reconnect.
   uint64_t incarnation = 0;
+  /// Connects to other nodes: CAF's middleman actor (plain) or the openssl manager's (TLS).
+  caf::actor connector;
+  /// Signs and checks the hello handshake; null on the plain transport (no proof).
+  prover_ptr prover;
 };
 
 /// Spawns the peer actor. Publishing it on host:port is up to the caller.

@@ -88,7 +88,8 @@ struct probe_state {
     r.node = params.peer.name;
     r.service = last.service;
     auto answered = host_alive(r);
-    if (!have_host_report || answered != host_alive(last))
+    // The first report is news only when the host does not answer.
+    if (have_host_report ? answered != host_alive(last) : !answered)
       spdlog::info("[{}] probe {}: host {} ({})", params.self, params.peer.name,
                    answered ? "answers" : "does not answer",
                    r.detail.empty() ? "all checks ok" : r.detail);

@@ -27,17 +27,29 @@ std::string to_string(verdict x);
 
 // -- between nodes (gateway to gateway) ---------------------------------------
 
-/// First message on a new link: the dialing node names itself and hands over its gateway.
+/// First message on a new link: the dialing node names itself, hands over its gateway
+/// and sends a fresh `nonce` the acceptor must sign.
 struct hello {
   std::string node;
   caf::actor gateway;
   uint64_t incarnation = 0;
+  std::string nonce;
 };
 
-/// The accepting gateway's answer to `hello`: who it really is.
+/// The accepting gateway's answer to `hello`: who it is, proven by `signature` over the
+/// dialer's nonce, and a `nonce` of its own for the dialer to sign.
 struct welcome {
   std::string node;
   uint64_t incarnation = 0;
+  std::string nonce;
+  std::string signature;
+};
+
+/// The dialer's proof of identity: `signature` over the acceptor's nonce. Answered with
+/// an empty reply once the link is accepted.
+struct proof {
+  std::string node;
+  std::string signature;
 };
 
 /// Service liveness check; answered with `pong` by the peer's gateway.
@@ -176,11 +188,15 @@ struct child_failed {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hello& x) {
-  return f(caf::meta::type_name("hello"), x.node, x.gateway, x.incarnation);
+  return f(caf::meta::type_name("hello"), x.node, x.gateway, x.incarnation, x.nonce);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, welcome& x) {
-  return f(caf::meta::type_name("welcome"), x.node, x.incarnation);
+  return f(caf::meta::type_name("welcome"), x.node, x.incarnation, x.nonce, x.signature);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proof& x) {
+  return f(caf::meta::type_name("proof"), x.node, x.signature);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ping& x) {
@@ -271,6 +287,7 @@ CAF_ADD_TYPE_ID(montana, (montana::verdict))
 CAF_ADD_TYPE_ID(montana, (montana::check_status))
 CAF_ADD_TYPE_ID(montana, (montana::hello))
 CAF_ADD_TYPE_ID(montana, (montana::welcome))
+CAF_ADD_TYPE_ID(montana, (montana::proof))
 CAF_ADD_TYPE_ID(montana, (montana::ping))
 CAF_ADD_TYPE_ID(montana, (montana::pong))
 CAF_ADD_TYPE_ID(montana, (montana::claim))

@@ -6,6 +6,7 @@
 #include "runtime/log.hpp"
 #include "runtime/node.hpp"
 #include "runtime/registry.hpp"
+#include "runtime/tls.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -103,6 +104,8 @@ int identity_register(const std::optional<std::string>& config_path,
 } // namespace
 
 int run_cli(int argc, char** argv) {
+  // First thing: OpenSSL reads its configuration once, at its first use.
+  enforce_tls13();
   CLI::App app{"montana-actors: keeps one duty process running on the first live node of a "
                "chain"};
   app.set_version_flag("--version", std::string{"montana-actors "} + MONTANA_VERSION);

@@ -178,6 +178,7 @@ private:
   void read_fields(const toml::node& value, const std::string& key,
                    const std::vector<field>& fields) const;
   std::string read_text(const toml::node& value, const std::string& key) const;
+  bool read_bool(const toml::node& value, const std::string& key) const;
   std::string read_name(const toml::node& value, const std::string& key) const;
   std::string read_choice(const toml::node& value, const std::string& key,
                           std::initializer_list<std::string_view> allowed) const;
@@ -194,6 +195,7 @@ private:
   void read_nodes(const toml::node& value, const std::string& key, uint16_t port,
                   std::vector<node_entry>& nodes) const;
   void read_log(const toml::node& value, const std::string& key, log_settings& log) const;
+  void read_tls(const toml::node& value, const std::string& key, tls_settings& tls) const;
   void read_probe(const toml::node& value, const std::string& key, probe_settings& probe) const;
   void read_channel(const toml::node& value, const std::string& key,
                     channel_settings& channel) const;
@@ -249,6 +251,13 @@ std::string reader::read_text(const toml::node& value, const std::string& key) c
   if (text->get().empty())
     fail(value.source(), key, "must not be empty");
   return text->get();
+}
+
+bool reader::read_bool(const toml::node& value, const std::string& key) const {
+  auto* flag = value.as_boolean();
+  if (!flag)
+    expected(value, key, "true or false");
+  return flag->get();
 }
 
 std::string reader::read_name(const toml::node& value, const std::string& key) const {
@@ -336,9 +345,20 @@ config reader::read(const toml::table& root) const {
                   {"probe", [&](auto& v, auto& k) { read_probe(v, k, cfg.probe); }},
                   {"channel", [&](auto& v, auto& k) { read_channel(v, k, cfg.channel); }},
                   {"duty", [&](auto& v, auto& k) { read_duties(v, k, cfg); }, true},
+                  {"tls", [&](auto& v, auto& k) { read_tls(v, k, cfg.tls); }},
                   {"log", [&](auto& v, auto& k) { read_log(v, k, cfg.log); }},
               });
   return cfg;
+}
+
+void reader::read_tls(const toml::node& value, const std::string& key, tls_settings& tls) const {
+  read_fields(value, key,
+              {
+                  {"enabled", [&](auto& v, auto& k) { tls.enabled = read_bool(v, k); }},
+                  {"key", [&](auto& v, auto& k) { tls.key = read_text(v, k); }},
+                  {"certificates", [&](auto& v, auto& k) { tls.certificates = read_text(v, k); }},
+                  {"registry", [&](auto& v, auto& k) { tls.registry = read_text(v, k); }},
+              });
 }
 
 void reader::read_log(const toml::node& value, const std::string& key, log_settings& log) const {
@@ -591,6 +611,14 @@ std::string resolve_node_name(const config& cfg, const std::optional<std::string
   if (!cfg.find_node(name))
     throw config_error{one_line("unknown node '" + name + "' (known: " + cfg.node_names() + ")")};
   return name;
+}
+
+std::string tls_settings::expand(std::string path, const std::string& node) {
+  static constexpr std::string_view placeholder = "{node}";
+  for (auto at = path.find(placeholder); at != std::string::npos;
+       at = path.find(placeholder, at + node.size()))
+    path.replace(at, placeholder.size(), node);
+  return path;
 }
 
 void apply_fast_profile(config& cfg) {

@@ -11,12 +11,28 @@
 
 namespace montana {
 
+/// The TLS channel and the identities it pins. In paths, `{node}` stands for this node's name.
+struct tls_settings {
+  /// false runs the channel as plain, unauthenticated CAF BASP (benchmarks and tests only).
+  bool enabled = true;
+  /// This node's private key (mode 0600).
+  std::string key = "/etc/montana/identity/{node}.key";
+  /// Every node's certificate as `<name>.crt`, this node's included.
+  std::string certificates = "/var/lib/montana/repo/node_crypto/certs";
+  /// The node registry (the original's nodes.json): what pins each name to its key.
+  std::string registry = "/var/lib/montana/repo/node_crypto/nodes.json";
+
+  /// `path` with `{node}` replaced by `node`.
+  static std::string expand(std::string path, const std::string& node);
+};
+
 /// The whole configuration as loaded from TOML.
 struct config {
   std::vector<node_entry> nodes;
   probe_settings probe;
   channel_settings channel;
   std::vector<duty_settings> duties;
+  tls_settings tls;
   log_settings log;
 
   /// The entry named `name`, or nullptr.

@@ -1,6 +1,10 @@
 #include "runtime/demo.hpp"
 
 #include "runtime/node.hpp"
+#include "runtime/trust.hpp"
+
+#include <filesystem>
+#include <stdexcept>
 
 #include <iostream>
 #include <memory>
@@ -65,7 +69,19 @@ node* find(std::vector<std::unique_ptr<node>>& nodes, const std::string& name) {
 
 } // namespace
 
-int run_demo(const config& cfg, std::istream& in, std::ostream& out) {
+int run_demo(config cfg, std::istream& in, std::ostream& out) {
+  // Fresh identities for the five nodes, gone with the demo.
+  auto dir = (std::filesystem::temp_directory_path() / "montana-demo-XXXXXX").string();
+  if (::mkdtemp(dir.data()) == nullptr)
+    throw std::runtime_error("cannot create a directory for the demo's identities");
+  struct remove_dir {
+    std::string path;
+    ~remove_dir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } cleanup{dir};
+  create_cluster_identities(cfg, dir);
   std::vector<std::unique_ptr<node>> nodes;
   for (const auto& entry : cfg.nodes) {
     nodes.push_back(std::make_unique<node>(cfg, entry.name));

@@ -12,7 +12,8 @@ namespace montana {
 /// whose process prints a line every two seconds. `fast` uses the fast probe profile.
 config demo_config(uint16_t port, bool fast);
 
-/// Runs the demo until `quit` or end of input; commands come from `in`, answers go to `out`.
-int run_demo(const config& cfg, std::istream& in, std::ostream& out);
+/// Runs the demo over TLS with identities made for the occasion, until `quit` or end of input;
+/// commands come from `in`, answers go to `out`.
+int run_demo(config cfg, std::istream& in, std::ostream& out);
 
 } // namespace montana

@@ -3,13 +3,18 @@
 #include "actors/chain_leader.hpp"
 #include "actors/peer.hpp"
 #include "actors/probe.hpp"
+#include "runtime/identity.hpp"
 #include "runtime/net_check.hpp"
 #include "runtime/process_launcher.hpp"
+#include "runtime/tls.hpp"
+#include "runtime/trust.hpp"
 
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <random>
 #include <stdexcept>
 
@@ -32,6 +37,15 @@ std::unique_ptr<caf::actor_system_config> make_system_config(const config& cfg,
   if (opts.scheduler_threads > 0)
     result->set("scheduler.max-threads", opts.scheduler_threads);
   return result;
+}
+
+/// A private directory for files CAF must read by path (the cafile bundle).
+std::string make_private_dir(const std::string& node) {
+  auto tmpl = (std::filesystem::temp_directory_path() / ("montana-" + node + "-XXXXXX")).string();
+  if (::mkdtemp(tmpl.data()) == nullptr)
+    throw std::runtime_error("cannot create a directory under " +
+                             std::filesystem::temp_directory_path().string());
+  return tmpl;
 }
 
 uint64_t random_incarnation() {
@@ -65,12 +79,31 @@ void node::start() {
     throw std::runtime_error("cannot listen on " + bind + ":" + std::to_string(me.port) + ": " +
                              problem);
   sys_cfg_ = make_system_config(cfg_, opts_);
+  std::shared_ptr<trust> identities;
+  if (cfg_.tls.enabled) {
+    // Before CAF builds any context: with a bad file CAF falls back to anonymous TLS 1.2
+    // or hangs later (platform-facts.md).
+    enforce_tls13();
+    identities = std::make_shared<trust>(cfg_, name_);
+    private_dir_ = make_private_dir(name_);
+    auto bundle = private_dir_ + "/nodes.pem";
+    for (const auto& line : identities->write_bundle(bundle))
+      spdlog::warn("[{}] {}", name_, line);
+    sys_cfg_->set("openssl.certificate", identities->certificate_path());
+    sys_cfg_->set("openssl.key", identities->key_path());
+    sys_cfg_->set("openssl.cafile", bundle);
+    sys_cfg_->load<caf::openssl::manager>();
+  }
   system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
   auto connect_timeout = cfg_.probe.timeout * 2;
-  peer_ = spawn_peer(*system_, peer_params{name_, cfg_.nodes, cfg_.channel, connect_timeout,
-                                           opts_.checks, random_incarnation()});
+  auto connector = caf::actor_cast<caf::actor>(
+      identities ? system_->openssl_manager().actor_handle() : system_->middleman().actor_handle());
+  peer_ =
+      spawn_peer(*system_, peer_params{name_, cfg_.nodes, cfg_.channel, connect_timeout,
+                                       opts_.checks, random_incarnation(), connector, identities});
   auto unknown_grace = cfg_.channel.reconnect_max + connect_timeout + cfg_.probe.interval;
-  auto port = system_->middleman().publish(peer_, me.port, bind.c_str(), true);
+  auto port = identities ? caf::openssl::publish(peer_, me.port, bind.c_str(), true)
+                         : system_->middleman().publish(peer_, me.port, bind.c_str(), true);
   if (!port) {
     auto why = system_->render(port.error());
     stop();
@@ -136,14 +169,23 @@ void node::stop() {
   for (auto& [peer, probe] : probes_)
     kill(probe);
   auto was_up = published_port_ != 0;
-  if (was_up)
-    system_->middleman().unpublish(peer_, published_port_);
+  if (was_up) {
+    // caf/openssl/unpublish.hpp does not compile in 0.17.6: ask the manager actor directly.
+    auto manager = cfg_.tls.enabled ? system_->openssl_manager().actor_handle()
+                                    : system_->middleman().actor_handle();
+    caf::anon_send(manager, caf::unpublish_atom::value, peer_.address(), published_port_);
+  }
   kill(peer_);
   leaders_.clear();
   probes_.clear();
   published_port_ = 0;
   system_.reset();
   sys_cfg_.reset();
+  if (!private_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(private_dir_, ec);
+    private_dir_.clear();
+  }
   if (was_up)
     spdlog::info("[{}] node stopped", name_);
 }

@@ -59,6 +59,8 @@ private:
   std::unique_ptr<caf::actor_system> system_;
   caf::actor peer_;
   uint16_t published_port_ = 0;
+  /// Holds the cafile bundle while the node runs (TLS only).
+  std::string private_dir_;
   std::map<std::string, caf::actor> probes_;
   std::map<std::string, caf::actor> leaders_;
 };

@@ -4,6 +4,7 @@
 // node's process started) and of overlap. See docs/benchmarks.md.
 //
 //   montana-bench-failover [--trials N] [--profile standard|fast|test]
+#include "runtime/tls.hpp"
 #include "support/cluster.hpp"
 
 #include <spdlog/spdlog.h>
@@ -46,6 +47,7 @@ int64_t last_record(cluster& c, const std::string& what, const std::string& node
 } // namespace
 
 int main(int argc, char** argv) {
+  enforce_tls13();
   int trials = 20;
   auto p = profile::standard;
   std::string profile_name = "standard";

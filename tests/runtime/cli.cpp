@@ -286,11 +286,13 @@ struct fixture {
   std::string solo_config(const std::string& host, uint16_t port, const std::string& command,
                           const std::string& level = "info") {
     return file("solo.toml",
-                "[cluster]\nport = " + std::to_string(port) +
-                    "\n\n[[cluster.nodes]]\nname = \"solo\"\nhost = \"" + host +
-                    "\"\n\n[duty.bot]\ncommand = " + command +
-                    "\nstartup_delay = \"0s\"\nstop_grace = \"2s\"\n\n[log]\nlevel = \"" + level +
-                    "\"\n");
+                with_identities("[cluster]\nport = " + std::to_string(port) +
+                                    "\n\n[[cluster.nodes]]\nname = \"solo\"\nhost = \"" + host +
+                                    "\"\n\n[duty.bot]\ncommand = " + command +
+                                    "\nstartup_delay = \"0s\"\nstop_grace = \"2s\"\n\n[log]\nlevel "
+                                    "= \"" +
+                                    level + "\"\n",
+                                dir + "/identities"));
   }
 
   /// Runs the binary to its end (at most `timeout`) and requires that it ended.

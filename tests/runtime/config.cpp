@@ -315,8 +315,9 @@ CAF_TEST(an unknown key lists the known ones) {
   CAF_CHECK_EQUAL(error_of(with_rest("[probe]\ninterval = 1\nintervall = 2\n")),
                   "test.toml:3: probe.intervall: unknown key (known: interval, timeout, retry, "
                   "checks, rise, fall)");
-  CAF_CHECK_EQUAL(error_of(with_rest("[prbe]\n")),
-                  "test.toml:1: prbe: unknown key (known: cluster, probe, channel, duty, log)");
+  CAF_CHECK_EQUAL(
+      error_of(with_rest("[prbe]\n")),
+      "test.toml:1: prbe: unknown key (known: cluster, probe, channel, duty, tls, log)");
   CAF_CHECK_EQUAL(error_of(with_rest("[duty.x]\ncommand = \"x\"\nstop-grace = 1\n")),
                   "test.toml:3: duty.x.stop-grace: unknown key (known: chain, command, env, "
                   "stop_grace, startup_delay, restart_min, restart_max)");
@@ -488,4 +489,19 @@ CAF_TEST(the node name comes from the flag or the environment and never defaults
   env.set("");
   CAF_CHECK(error(std::nullopt).starts_with("node name not set:"));
   CAF_CHECK(error(""s).starts_with("node name not set:"));
+}
+
+CAF_TEST(the tls table sets the identity files and node placeholders expand) {
+  auto cfg = parse_config(with_rest("[tls]\nkey = \"/keys/{node}.key\"\ncertificates = \"/certs\"\n"
+                                    "registry = \"/reg/nodes.json\"\n"),
+                          "test.toml");
+  CAF_CHECK(cfg.tls.enabled);
+  CAF_CHECK_EQUAL(tls_settings::expand(cfg.tls.key, "alpha"), "/keys/alpha.key");
+  CAF_CHECK_EQUAL(cfg.tls.certificates, "/certs");
+  CAF_CHECK_EQUAL(cfg.tls.registry, "/reg/nodes.json");
+  auto plain = parse_config(with_rest("[tls]\nenabled = false\n"), "test.toml");
+  CAF_CHECK(!plain.tls.enabled);
+  CAF_CHECK_EQUAL(error_of(with_rest("[tls]\nenabled = \"no\"\n")).substr(0, 14), "test.toml:2: t");
+  CAF_CHECK(error_of(with_rest("[tls]\nenabled = \"no\"\n")).find("tls.enabled") !=
+            std::string::npos);
 }

@@ -1,5 +1,7 @@
 #include "support/cluster.hpp"
 
+#include "runtime/trust.hpp"
+
 #include <arpa/inet.h>
 #include <csignal>
 #include <cstdlib>
@@ -65,6 +67,13 @@ bool pid_alive(int pid) {
   return pos == std::string::npos || pos + 2 >= content.size() || content[pos + 2] != 'Z';
 }
 
+std::string with_identities(const std::string& text, const std::string& dir) {
+  auto cfg = parse_config(text, "<test>");
+  create_cluster_identities(cfg, dir);
+  return text + "\n[tls]\nkey = \"" + cfg.tls.key + "\"\ncertificates = \"" + cfg.tls.certificates +
+         "\"\nregistry = \"" + cfg.tls.registry + "\"\n";
+}
+
 cluster::cluster(profile p, const std::function<void(config&)>& tweak) : dir_(make_temp_dir()) {
   cfg_ = parse_config(default_config_text(), "<default>");
   // A private block of 127/8 per cluster, so suites run side by side and next to a demo.
@@ -100,6 +109,7 @@ cluster::cluster(profile p, const std::function<void(config&)>& tweak) : dir_(ma
     apply_fast_profile(cfg_);
     break;
   }
+  create_cluster_identities(cfg_, dir_ + "/identities");
   if (tweak)
     tweak(cfg_);
   for (const auto& n : cfg_.nodes)

@@ -43,12 +43,17 @@ uint16_t free_port(const std::string& host);
 /// True while process `pid` exists and is not a zombie.
 bool pid_alive(int pid);
 
+/// For tests that start the real binary: creates identities for every node of the TOML
+/// configuration `text` in `dir` and returns `text` with a [tls] table that points at them.
+std::string with_identities(const std::string& text, const std::string& dir);
+
 /// Polls `pred` every few milliseconds until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
 class cluster {
 public:
-  /// Builds (does not start) five nodes; `tweak` may edit the config first.
+  /// Builds (does not start) five nodes with fresh identities over TLS; `tweak` may edit the
+  /// config first (set `tls.enabled = false` for the plain transport).
   explicit cluster(profile p = profile::test, const std::function<void(config&)>& tweak = {});
   ~cluster();
 

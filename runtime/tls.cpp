@@ -1,0 +1,105 @@
+#include "runtime/tls.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <unistd.h>
+
+namespace montana {
+
+std::string tls_groups() {
+  // Checked by version, not by trying: building a context first would load OpenSSL's
+  // default configuration and lock out ours.
+  if (OpenSSL_version_num() >= 0x30500000L)
+    return "X25519MLKEM768:X25519:secp256r1";
+  return "X25519:secp256r1:X448";
+}
+
+namespace {
+
+void load_policy() {
+  std::string path = (std::filesystem::temp_directory_path() / "montana-openssl-XXXXXX").string();
+  int fd = ::mkstemp(path.data());
+  if (fd < 0)
+    throw std::runtime_error("cannot write the TLS policy to " + path);
+  ::close(fd);
+  {
+    std::ofstream out{path};
+    out << "openssl_conf = montana_conf\n"
+           "[montana_conf]\nssl_conf = montana_ssl\n"
+           "[montana_ssl]\nsystem_default = montana_tls\n"
+           "[montana_tls]\nMinProtocol = TLSv1.3\nGroups = "
+        << tls_groups() << "\n";
+  }
+  std::unique_ptr<OPENSSL_INIT_SETTINGS, decltype(&OPENSSL_INIT_free)> settings{OPENSSL_INIT_new(),
+                                                                                &OPENSSL_INIT_free};
+  OPENSSL_INIT_set_config_filename(settings.get(), path.c_str());
+  auto loaded = OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, settings.get());
+  std::filesystem::remove(path);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> probe{SSL_CTX_new(TLS_method()), &SSL_CTX_free};
+  if (loaded != 1 || !probe || SSL_CTX_get_min_proto_version(probe.get()) != TLS1_3_VERSION)
+    throw std::runtime_error("cannot make TLS 1.3 the minimum: OpenSSL was initialised before "
+                             "the TLS policy was loaded");
+}
+
+} // namespace
+
+void enforce_tls13() {
+  static std::once_flag once;
+  std::call_once(once, load_policy);
+}
+
+} // namespace montana
+
+// caf::openssl (0.17.6) calls SSL_read/SSL_write/SSL_connect/SSL_accept without clearing the
+// thread's OpenSSL error queue first, so SSL_get_error() reads errors left by another session on
+// the same multiplexer thread: when one peer dies, every other TLS link that thread serves is
+// closed as failed too. These definitions take precedence over libssl's for the whole process
+// (the executable's symbols win), clear the queue, and call the real function.
+namespace {
+
+template <class Fn>
+Fn real(const char* name) {
+  static_assert(sizeof(Fn) == sizeof(void*));
+  Fn fn = nullptr;
+  auto sym = ::dlsym(RTLD_NEXT, name);
+  std::memcpy(&fn, &sym, sizeof(fn));
+  return fn;
+}
+
+} // namespace
+
+extern "C" int SSL_read(SSL* ssl, void* buf, int num) {
+  static auto next = real<int (*)(SSL*, void*, int)>("SSL_read");
+  ERR_clear_error();
+  return next(ssl, buf, num);
+}
+
+extern "C" int SSL_write(SSL* ssl, const void* buf, int num) {
+  static auto next = real<int (*)(SSL*, const void*, int)>("SSL_write");
+  ERR_clear_error();
+  return next(ssl, buf, num);
+}
+
+extern "C" int SSL_connect(SSL* ssl) {
+  static auto next = real<int (*)(SSL*)>("SSL_connect");
+  ERR_clear_error();
+  return next(ssl);
+}
+
+extern "C" int SSL_accept(SSL* ssl) {
+  static auto next = real<int (*)(SSL*)>("SSL_accept");
+  ERR_clear_error();
+  return next(ssl);
+}

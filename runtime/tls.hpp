@@ -1,0 +1,18 @@
+// Process-wide TLS policy for the 19333 channel.
+#pragma once
+
+#include <string>
+
+namespace montana {
+
+/// The key-exchange groups we offer, best first: a hybrid post-quantum group
+/// (X25519MLKEM768) when the linked OpenSSL has one (3.5 and later), else classic ones.
+std::string tls_groups();
+
+/// Makes every TLS context this process builds TLS 1.3-only with tls_groups(), by loading
+/// an OpenSSL configuration before anything else initialises OpenSSL (caf::openssl offers no
+/// hook for a minimum version). Idempotent. Throws std::runtime_error with one line when the
+/// policy did not take effect (OpenSSL was initialised earlier by someone else).
+void enforce_tls13();
+
+} // namespace montana

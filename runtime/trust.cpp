@@ -1,0 +1,125 @@
+#include "runtime/trust.hpp"
+
+#include "runtime/identity.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace montana {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string certificate_of(const config& cfg, const std::string& node) {
+  return (fs::path{tls_settings::expand(cfg.tls.certificates, node)} / (node + ".crt")).string();
+}
+
+/// Changes whenever the file is rewritten (modification time and size).
+std::string stamp_of(const std::string& path) {
+  std::error_code ec;
+  auto when = fs::last_write_time(path, ec);
+  auto size = fs::file_size(path, ec);
+  return std::to_string(when.time_since_epoch().count()) + "/" + std::to_string(size);
+}
+
+/// Warns 30 days before a certificate expires.
+void warn_if_expiring(const identity_info& info, const std::string& self) {
+  auto left = info.not_after - std::chrono::system_clock::now();
+  if (left < std::chrono::hours{24 * 30})
+    spdlog::warn("[{}] certificate of {} expires in {} days: {}", self, info.name,
+                 std::chrono::duration_cast<std::chrono::hours>(left).count() / 24,
+                 info.files.cert_path);
+}
+
+} // namespace
+
+trust::trust(const config& cfg, const std::string& node)
+    : cfg_(cfg), node_(node), key_(tls_settings::expand(cfg.tls.key, node)),
+      certificate_(certificate_of(cfg, node)) {
+  auto mine = check_identity_files(key_, certificate_, node);
+  warn_if_expiring(mine, node_);
+  auto path = tls_settings::expand(cfg.tls.registry, node);
+  registry_ = registry::load(path);
+  registry_stamp_ = stamp_of(path);
+  auto entry = registry_.find_name(node);
+  if (entry == nullptr)
+    throw identity_error(path + ": no entry for this node '" + node +
+                         "' (run: montana-actors identity register)");
+  if (entry->public_key != mine.public_key)
+    throw identity_error(path + ": the entry of '" + node + "' pins another key than " +
+                         certificate_);
+}
+
+registry trust::current_registry() {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto path = tls_settings::expand(cfg_.tls.registry, node_);
+  auto stamp = stamp_of(path);
+  if (stamp != registry_stamp_) {
+    try {
+      registry_ = registry::load(path);
+      registry_stamp_ = stamp;
+      spdlog::info("[{}] registry reloaded: {}", node_, path);
+    } catch (const std::exception& e) {
+      // Keep the last good registry: a half-written file must not lock every peer out.
+      spdlog::warn("[{}] registry not reloaded: {}", node_, e.what());
+    }
+  }
+  return registry_;
+}
+
+std::string trust::sign(const std::string& data) {
+  return montana::sign(key_, data);
+}
+
+bool trust::verify(const std::string& node, const std::string& data, const std::string& signature) {
+  auto reg = current_registry();
+  auto entry = reg.find_name(node);
+  return entry != nullptr && !entry->is_operator &&
+         montana::verify(entry->public_key, data, signature);
+}
+
+std::vector<std::string> trust::write_bundle(const std::string& path) const {
+  std::vector<std::string> left_out;
+  std::string bundle;
+  for (const auto& n : cfg_.nodes) {
+    auto cert = certificate_of(cfg_, n.name);
+    try {
+      auto info = inspect_certificate(cert);
+      auto entry = registry_.find_name(n.name);
+      if (info.name != n.name)
+        throw identity_error(cert + ": belongs to '" + info.name + "'");
+      if (entry == nullptr || entry->public_key != info.public_key)
+        throw identity_error(cert + ": its key is not the registry's key for " + n.name);
+      if (info.not_after < std::chrono::system_clock::now())
+        throw identity_error(cert + ": expired");
+      if (n.name != node_)
+        warn_if_expiring(info, node_);
+      std::ifstream in{cert};
+      std::stringstream text;
+      text << in.rdbuf();
+      bundle += text.str();
+    } catch (const std::exception& e) {
+      left_out.push_back(n.name + " cannot link: " + e.what());
+    }
+  }
+  write_file_atomically(path, bundle, 0644, true);
+  return left_out;
+}
+
+void create_cluster_identities(config& cfg, const std::string& dir) {
+  cfg.tls.enabled = true;
+  cfg.tls.key = (fs::path{dir} / "{node}.key").string();
+  cfg.tls.certificates = dir;
+  cfg.tls.registry = (fs::path{dir} / "nodes.json").string();
+  for (const auto& n : cfg.nodes) {
+    auto info = create_identity(n.name, dir);
+    register_identity(cfg.tls.registry, info.files.cert_path, cfg, n.name);
+  }
+}
+
+} // namespace montana

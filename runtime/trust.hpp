@@ -1,0 +1,52 @@
+// Who is who on the TLS channel: this node's key and certificate, every node's certificate,
+// and the registry that pins each name to its key.
+#pragma once
+
+#include "actors/prover.hpp"
+#include "runtime/config.hpp"
+#include "runtime/registry.hpp"
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace montana {
+
+/// Checked at start-up (before CAF builds any TLS context: CAF fails late and hangs on a bad
+/// file) and used by the gateway to sign and check the hello handshake.
+class trust final : public prover {
+public:
+  /// Checks this node's key and certificate against each other, its name and the registry;
+  /// throws identity_error or registry_error with one line naming the file that is wrong.
+  trust(const config& cfg, const std::string& node);
+
+  std::string sign(const std::string& data) override;
+  bool verify(const std::string& node, const std::string& data,
+              const std::string& signature) override;
+
+  const std::string& key_path() const { return key_; }
+  const std::string& certificate_path() const { return certificate_; }
+
+  /// Writes the certificate of every cluster node whose certificate is valid and matches its
+  /// registry entry into one PEM file, CAF's cafile: only those nodes can complete a TLS
+  /// handshake with us. Returns one line per node left out, for the log.
+  std::vector<std::string> write_bundle(const std::string& path) const;
+
+private:
+  /// The registry as of its last modification (a rotated key is picked up without restart).
+  registry current_registry();
+
+  const config& cfg_;
+  std::string node_;
+  std::string key_;
+  std::string certificate_;
+  std::mutex mutex_;
+  registry registry_;
+  std::string registry_stamp_;
+};
+
+/// For the demo and tests: a fresh identity for every node of `cfg` in `dir` (keys, certificates
+/// and the registry), and cfg.tls pointed at them.
+void create_cluster_identities(config& cfg, const std::string& dir);
+
+} // namespace montana
