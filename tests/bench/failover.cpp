@@ -1,9 +1,11 @@
 // Failover benchmark: five in-process nodes, repeated abrupt deaths and returns of
 // the holder. Prints p50/p99 of failover time (holder's node killed -> successor's
 // duty process started), of hand-back gap (old holder's process stopped -> returning
-// node's process started) and of overlap. See docs/benchmarks.md.
+// node's process started) and of overlap, and the time from start to a full mesh, for
+// the TLS channel and the plain transport in the same run. See docs/benchmarks.md.
 //
 //   montana-bench-failover [--trials N] [--profile standard|fast|test]
+//                          [--transport both|tls|plain]
 #include "runtime/tls.hpp"
 #include "support/cluster.hpp"
 
@@ -44,6 +46,59 @@ int64_t last_record(cluster& c, const std::string& what, const std::string& node
   return at;
 }
 
+/// Time until every node has a link to each of the four others.
+double mesh_ms(cluster& c) {
+  auto all_linked = [&] {
+    for (const auto& n : c.cfg().nodes) {
+      caf::scoped_actor self{c.at(n.name).system()};
+      size_t links = 0;
+      self->request(c.at(n.name).gateway(), 1s, status_atom::value)
+          .receive([&](std::vector<std::string>& xs) { links = xs.size(); }, [](caf::error&) {});
+      if (links != c.cfg().nodes.size() - 1)
+        return false;
+    }
+    return true;
+  };
+  auto begin = now_us();
+  c.start_all();
+  if (!wait_until(all_linked, 30s))
+    throw std::runtime_error("the five nodes never formed a full mesh");
+  return (now_us() - begin) / 1000.0;
+}
+
+/// Kills and restarts amsterdam `trials` times and prints the figures of one transport.
+void run(profile p, bool tls, int trials) {
+  cluster c{p, [tls](config& cfg) { cfg.tls.enabled = tls; }};
+  auto mesh = mesh_ms(c);
+  if (!c.wait_for_holder("amsterdam", 30s))
+    throw std::runtime_error("the cluster never settled on amsterdam");
+  std::vector<double> failover;
+  std::vector<double> gap;
+  std::vector<double> overlap;
+  for (int t = 0; t < trials; ++t) {
+    auto killed = now_us();
+    c.kill("amsterdam");
+    if (!c.wait_for_holder("moscow", 30s))
+      throw std::runtime_error("trial " + std::to_string(t) + ": moscow never took over");
+    failover.push_back((last_record(c, "start", "moscow", killed) - killed) / 1000.0);
+    auto restarted = now_us();
+    c.start("amsterdam");
+    if (!c.wait_for_holder("amsterdam", 30s))
+      throw std::runtime_error("trial " + std::to_string(t) +
+                               ": amsterdam never took the duty back");
+    auto stopped = last_record(c, "stop", "moscow", restarted);
+    auto started = last_record(c, "start", "amsterdam", restarted);
+    gap.push_back((started - stopped) / 1000.0);
+    overlap.push_back(std::max<int64_t>(0, stopped - started) / 1000.0);
+  }
+  std::printf("-- transport %s\n", tls ? "TLS 1.3" : "plain");
+  std::printf("%-34s %8.1f ms\n", "start to full five-node mesh", mesh);
+  report("failover (kill -> successor runs)", failover);
+  report("hand-back gap (stop -> start)", gap);
+  report("hand-back overlap", overlap);
+  std::printf("max concurrent duty processes: %d\n", c.max_overlap());
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -51,9 +106,12 @@ int main(int argc, char** argv) {
   int trials = 20;
   auto p = profile::standard;
   std::string profile_name = "standard";
+  std::string transport = "both";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--trials") == 0) {
       trials = std::atoi(argv[i + 1]);
+    } else if (std::strcmp(argv[i], "--transport") == 0) {
+      transport = argv[i + 1];
     } else if (std::strcmp(argv[i], "--profile") == 0) {
       profile_name = argv[i + 1];
       p = profile_name == "fast"   ? profile::fast
@@ -62,38 +120,15 @@ int main(int argc, char** argv) {
     }
   }
   spdlog::set_level(spdlog::level::warn);
-  cluster c{p};
-  c.start_all();
-  if (!c.wait_for_holder("amsterdam", 30s)) {
-    std::cerr << "the cluster never settled on amsterdam\n";
+  std::printf("profile %s, %d trials, five in-process nodes\n", profile_name.c_str(), trials);
+  try {
+    if (transport != "plain")
+      run(p, true, trials);
+    if (transport != "tls")
+      run(p, false, trials);
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
     return 1;
   }
-  std::vector<double> failover;
-  std::vector<double> gap;
-  std::vector<double> overlap;
-  for (int t = 0; t < trials; ++t) {
-    auto killed = now_us();
-    c.kill("amsterdam");
-    if (!c.wait_for_holder("moscow", 30s)) {
-      std::cerr << "trial " << t << ": moscow never took over\n";
-      return 1;
-    }
-    failover.push_back((last_record(c, "start", "moscow", killed) - killed) / 1000.0);
-    auto restarted = now_us();
-    c.start("amsterdam");
-    if (!c.wait_for_holder("amsterdam", 30s)) {
-      std::cerr << "trial " << t << ": amsterdam never took the duty back\n";
-      return 1;
-    }
-    auto stopped = last_record(c, "stop", "moscow", restarted);
-    auto started = last_record(c, "start", "amsterdam", restarted);
-    gap.push_back((started - stopped) / 1000.0);
-    overlap.push_back(std::max<int64_t>(0, stopped - started) / 1000.0);
-  }
-  std::printf("profile %s, %d trials, five in-process nodes\n", profile_name.c_str(), trials);
-  report("failover (kill -> successor runs)", failover);
-  report("hand-back gap (stop -> start)", gap);
-  report("hand-back overlap", overlap);
-  std::printf("max concurrent duty processes: %d\n", c.max_overlap());
   return 0;
 }
