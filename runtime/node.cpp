@@ -87,14 +87,16 @@ void node::start() {
     identities = std::make_shared<trust>(cfg_, name_);
     private_dir_ = make_private_dir(name_);
     auto bundle = private_dir_ + "/nodes.pem";
-    for (const auto& line : identities->write_bundle(bundle))
-      spdlog::warn("[{}] {}", name_, line);
+    identities->write_bundle(bundle);
     sys_cfg_->set("openssl.certificate", identities->certificate_path());
     sys_cfg_->set("openssl.key", identities->key_path());
     sys_cfg_->set("openssl.cafile", bundle);
     sys_cfg_->load<caf::openssl::manager>();
   }
   system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
+  // Rotated certificates and registry changes apply to the next handshakes without restart.
+  if (identities)
+    refresher_ = spawn_refresher(*system_, identities, opts_.identity_refresh);
   auto connect_timeout = cfg_.probe.timeout * 2;
   auto connector = caf::actor_cast<caf::actor>(
       identities ? system_->openssl_manager().actor_handle() : system_->middleman().actor_handle());
@@ -176,6 +178,7 @@ void node::stop() {
     caf::anon_send(manager, caf::unpublish_atom::value, peer_.address(), published_port_);
   }
   kill(peer_);
+  kill(refresher_);
   leaders_.clear();
   probes_.clear();
   published_port_ = 0;

@@ -17,6 +17,8 @@ struct node_options {
   launcher_ptr launcher;
   /// CAF scheduler threads; 0 keeps CAF's default (one per core).
   size_t scheduler_threads = 0;
+  /// How often certificates and the registry are checked for changes (TLS only).
+  duration identity_refresh{10000};
 };
 
 /// Start-up order: actor system -> checker -> peer (published) -> probes -> leaders
@@ -58,6 +60,7 @@ private:
   std::unique_ptr<caf::actor_system_config> sys_cfg_;
   std::unique_ptr<caf::actor_system> system_;
   caf::actor peer_;
+  caf::actor refresher_;
   uint16_t published_port_ = 0;
   /// Holds the cafile bundle while the node runs (TLS only).
   std::string private_dir_;

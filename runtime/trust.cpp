@@ -83,14 +83,30 @@ bool trust::verify(const std::string& node, const std::string& data, const std::
          montana::verify(entry->public_key, data, signature);
 }
 
-std::vector<std::string> trust::write_bundle(const std::string& path) const {
-  std::vector<std::string> left_out;
+std::string trust::sources_stamp() const {
+  auto stamp = stamp_of(tls_settings::expand(cfg_.tls.registry, node_));
+  for (const auto& n : cfg_.nodes)
+    stamp += " " + stamp_of(certificate_of(cfg_, n.name));
+  return stamp;
+}
+
+void trust::refresh() {
+  if (!bundle_path_.empty() && sources_stamp() != bundle_stamp_) {
+    spdlog::info("[{}] certificates or registry changed: rewriting the trusted bundle", node_);
+    write_bundle(bundle_path_);
+  }
+}
+
+void trust::write_bundle(const std::string& path) {
+  bundle_path_ = path;
+  bundle_stamp_ = sources_stamp();
+  auto reg = current_registry();
   std::string bundle;
   for (const auto& n : cfg_.nodes) {
     auto cert = certificate_of(cfg_, n.name);
     try {
       auto info = inspect_certificate(cert);
-      auto entry = registry_.find_name(n.name);
+      auto entry = reg.find_name(n.name);
       if (info.name != n.name)
         throw identity_error(cert + ": belongs to '" + info.name + "'");
       if (entry == nullptr || entry->public_key != info.public_key)
@@ -104,11 +120,10 @@ std::vector<std::string> trust::write_bundle(const std::string& path) const {
       text << in.rdbuf();
       bundle += text.str();
     } catch (const std::exception& e) {
-      left_out.push_back(n.name + " cannot link: " + e.what());
+      spdlog::warn("[{}] {} cannot link: {}", node_, n.name, e.what());
     }
   }
   write_file_atomically(path, bundle, 0644, true);
-  return left_out;
 }
 
 void create_cluster_identities(config& cfg, const std::string& dir) {

@@ -23,16 +23,21 @@ public:
   std::string sign(const std::string& data) override;
   bool verify(const std::string& node, const std::string& data,
               const std::string& signature) override;
+  /// Rewrites the bundle when a certificate or the registry changed on disk.
+  void refresh() override;
 
   const std::string& key_path() const { return key_; }
   const std::string& certificate_path() const { return certificate_; }
 
   /// Writes the certificate of every cluster node whose certificate is valid and matches its
   /// registry entry into one PEM file, CAF's cafile: only those nodes can complete a TLS
-  /// handshake with us. Returns one line per node left out, for the log.
-  std::vector<std::string> write_bundle(const std::string& path) const;
+  /// handshake with us. CAF reads it at every new connection, so refresh() keeps it current.
+  /// Logs one line per node left out.
+  void write_bundle(const std::string& path);
 
 private:
+  /// Stamps of the registry and of every node's certificate file.
+  std::string sources_stamp() const;
   /// The registry as of its last modification (a rotated key is picked up without restart).
   registry current_registry();
 
@@ -43,6 +48,9 @@ private:
   std::mutex mutex_;
   registry registry_;
   std::string registry_stamp_;
+  std::string bundle_path_;
+  /// Stamp of every file the bundle was made from.
+  std::string bundle_stamp_;
 };
 
 /// For the demo and tests: a fresh identity for every node of `cfg` in `dir` (keys, certificates

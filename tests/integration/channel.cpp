@@ -1,7 +1,11 @@
 #define CAF_SUITE integration.channel
 #include "caf/test/dsl.hpp"
 
+#include "runtime/identity.hpp"
+#include "runtime/registry.hpp"
 #include "support/cluster.hpp"
+
+#include <filesystem>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -129,4 +133,21 @@ CAF_TEST(garbage from outside is dropped and the cluster keeps working) {
   // And failover still works.
   c.kill("amsterdam");
   CAF_CHECK(c.wait_for_holder("moscow", 15s));
+}
+
+CAF_TEST(a node with a rotated certificate is accepted again without restarting the others) {
+  cluster c;
+  c.start_all();
+  CAF_REQUIRE(c.wait_for_holder("amsterdam", 15s));
+  c.kill("spb");
+  // spb gets a new key pair: new certificate in the shared directory, new registry entry.
+  auto dir = c.cfg().tls.certificates;
+  std::filesystem::remove(dir + "/spb.key");
+  std::filesystem::remove(dir + "/spb.crt");
+  auto fresh = create_identity("spb", dir);
+  register_identity(c.cfg().tls.registry, fresh.files.cert_path, c.cfg(), std::string{"spb"});
+  c.start("spb");
+  auto relinked = wait_until([&] { return links_of(c.at("spb")).size() == 4; }, 10s);
+  CAF_CHECK(relinked);
+  CAF_CHECK_EQUAL(c.running().size(), 1u);
 }

@@ -113,7 +113,7 @@ cluster::cluster(profile p, const std::function<void(config&)>& tweak) : dir_(ma
   if (tweak)
     tweak(cfg_);
   for (const auto& n : cfg_.nodes)
-    nodes_.push_back(std::make_unique<node>(cfg_, n.name, node_options{{}, {}, 2}));
+    nodes_.push_back(std::make_unique<node>(cfg_, n.name, node_options{{}, {}, 2, duration{250}}));
 }
 
 cluster::~cluster() {

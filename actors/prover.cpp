@@ -1,0 +1,20 @@
+#include "actors/prover.hpp"
+
+#include "messages/messages.hpp"
+
+namespace montana {
+
+caf::actor spawn_refresher(caf::actor_system& sys, prover_ptr p, std::chrono::milliseconds period) {
+  return sys.spawn<caf::detached + caf::hidden>(
+      [p, period](caf::event_based_actor* self) -> caf::behavior {
+        self->delayed_send(self, period, tick_atom::value);
+        return {
+            [=](tick_atom) {
+              p->refresh();
+              self->delayed_send(self, period, tick_atom::value);
+            },
+        };
+      });
+}
+
+} // namespace montana
