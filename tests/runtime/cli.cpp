@@ -3,6 +3,7 @@
 #define CAF_SUITE runtime.cli
 #include "caf/test/dsl.hpp"
 
+#include "runtime/identity.hpp"
 #include "support/cluster.hpp"
 
 #include <arpa/inet.h>
@@ -550,6 +551,31 @@ CAF_TEST(demo answers status for the five nodes and quits with 0) {
   }
   CAF_CHECK(!contains(out, "demo ? ("));
   CAF_CHECK(contains(out, "stopping"));
+}
+
+CAF_TEST(run refuses to start without a usable identity and names the file) {
+  auto port = free_port("127.0.0.1");
+  auto cfg = solo_config("127.0.0.1", port, "[\"/bin/sleep\", \"60\"]", "warn");
+  auto key = dir + "/identities/solo.key";
+  // A missing key, then a key that belongs to another certificate.
+  std::filesystem::rename(key, key + ".away");
+  {
+    process p{dir, {"run", "--config", cfg, "--node", "solo"}};
+    CAF_CHECK_EQUAL(run_to_end(p), 2);
+    auto err = p.err();
+    CAF_CHECK_EQUAL(lines_of(err).size(), 1u);
+    CAF_CHECK(contains(err, key));
+    CAF_CHECK(!accepts(port));
+  }
+  auto other = create_identity("other", dir + "/elsewhere");
+  std::filesystem::copy_file(other.files.key_path, key);
+  {
+    process p{dir, {"run", "--config", cfg, "--node", "solo"}};
+    CAF_CHECK_EQUAL(run_to_end(p), 2);
+    auto err = p.err();
+    CAF_CHECK_EQUAL(lines_of(err).size(), 1u);
+    CAF_CHECK(contains(err, key));
+  }
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
