@@ -109,6 +109,8 @@ void trust::write_bundle(const std::string& path) {
       auto entry = reg.find_name(n.name);
       if (info.name != n.name)
         throw identity_error(cert + ": belongs to '" + info.name + "'");
+      if (info.uid != info.address)
+        throw identity_error(cert + ": its UID is not the address of its key");
       if (entry == nullptr || entry->public_key != info.public_key)
         throw identity_error(cert + ": its key is not the registry's key for " + n.name);
       if (info.not_after < std::chrono::system_clock::now())
