@@ -4,13 +4,19 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -78,6 +84,51 @@ Fn real(const char* name) {
   return fn;
 }
 
+std::string address_text(const sockaddr_storage& addr) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (addr.ss_family == AF_INET) {
+    auto& v4 = reinterpret_cast<const sockaddr_in&>(addr);
+    ::inet_ntop(AF_INET, &v4.sin_addr, host, sizeof(host));
+    port = ntohs(v4.sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    auto& v6 = reinterpret_cast<const sockaddr_in6&>(addr);
+    ::inet_ntop(AF_INET6, &v6.sin6_addr, host, sizeof(host));
+    port = ntohs(v6.sin6_port);
+  }
+  return std::string{host} + ":" + std::to_string(port);
+}
+
+/// CAF refuses a bad handshake (TLS 1.2, no or an unknown certificate) without a word: say
+/// why, once per remote address and minute, so a flood costs one line.
+void log_refusal(SSL* ssl, int ret, const char* direction) {
+  if (ret > 0 || SSL_get_error(ssl, ret) != SSL_ERROR_SSL)
+    return;
+  char reason[256] = "unknown reason";
+  if (auto code = ERR_peek_error())
+    ERR_error_string_n(code, reason, sizeof(reason));
+  sockaddr_storage local{};
+  sockaddr_storage remote{};
+  socklen_t len = sizeof(local);
+  ::getsockname(SSL_get_fd(ssl), reinterpret_cast<sockaddr*>(&local), &len);
+  len = sizeof(remote);
+  ::getpeername(SSL_get_fd(ssl), reinterpret_cast<sockaddr*>(&remote), &len);
+  auto peer = address_text(remote);
+  auto host = peer.substr(0, peer.rfind(':'));
+  static std::mutex mutex;
+  static std::map<std::string, std::chrono::steady_clock::time_point> last;
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> guard{mutex};
+    auto [it, fresh] = last.try_emplace(host, now);
+    if (!fresh && now - it->second < std::chrono::minutes{1})
+      return;
+    it->second = now;
+  }
+  spdlog::warn("[tls {}] refused a handshake {} {}: {}", address_text(local), direction, peer,
+               reason);
+}
+
 } // namespace
 
 extern "C" int SSL_read(SSL* ssl, void* buf, int num) {
@@ -95,11 +146,15 @@ extern "C" int SSL_write(SSL* ssl, const void* buf, int num) {
 extern "C" int SSL_connect(SSL* ssl) {
   static auto next = real<int (*)(SSL*)>("SSL_connect");
   ERR_clear_error();
-  return next(ssl);
+  auto ret = next(ssl);
+  log_refusal(ssl, ret, "to");
+  return ret;
 }
 
 extern "C" int SSL_accept(SSL* ssl) {
   static auto next = real<int (*)(SSL*)>("SSL_accept");
   ERR_clear_error();
-  return next(ssl);
+  auto ret = next(ssl);
+  log_refusal(ssl, ret, "from");
+  return ret;
 }
