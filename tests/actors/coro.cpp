@@ -1,9 +1,10 @@
 #define CAF_SUITE actors.coro
 #include "caf/test/dsl.hpp"
 
+#include "support/log_capture.hpp"
+
 #include "actors/coro.hpp"
 
-#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <functional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 using namespace montana;
+using montana::testing::log_capture;
 using namespace std::chrono_literals;
 
 namespace {
@@ -212,28 +214,6 @@ co::task throw_at_once(co::scope&) {
   throw 42;
   co_return; // makes this a coroutine
 }
-
-/// Routes spdlog's default logger into a buffer for the lifetime of the object.
-class log_capture {
-public:
-  log_capture() : previous_(spdlog::default_logger()) {
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("coro-test", sink_));
-  }
-  ~log_capture() { spdlog::set_default_logger(previous_); }
-
-  std::vector<std::string> errors() const {
-    std::vector<std::string> result;
-    for (auto& line : sink_->last_formatted())
-      if (line.find("[error]") != std::string::npos)
-        result.push_back(line);
-    return result;
-  }
-
-private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_ =
-      std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(16);
-  std::shared_ptr<spdlog::logger> previous_;
-};
 
 struct fixture : test_coordinator_fixture<> {
   trace steps;
