@@ -149,9 +149,10 @@ struct peer_state {
       add_link(x.node, x.gateway, x.incarnation);
       return welcome{params.self, params.incarnation, nonce, {}};
     }
-    // Bounded: a flood of hellos that never prove anything cannot grow it.
+    // Bounded: a flood of hellos that never prove anything cannot grow it; a real
+    // handshake completes within a round trip, so dropping one stale entry is enough.
     if (pending.size() >= max_pending)
-      pending.clear();
+      pending.erase(pending.begin());
     pending[sender] = pending_hello{x.node, x.gateway, x.incarnation, nonce};
     auto signature = params.prover->sign(welcome_text(x.nonce, params.self, x.node));
     return welcome{params.self, params.incarnation, nonce, signature};

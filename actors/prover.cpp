@@ -2,6 +2,8 @@
 
 #include "messages/messages.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace montana {
 
 caf::actor spawn_refresher(caf::actor_system& sys, prover_ptr p, std::chrono::milliseconds period) {
@@ -10,7 +12,12 @@ caf::actor spawn_refresher(caf::actor_system& sys, prover_ptr p, std::chrono::mi
         self->delayed_send(self, period, tick_atom::value);
         return {
             [=](tick_atom) {
-              p->refresh();
+              // A failed refresh (a full disk, say) must not end the refreshing.
+              try {
+                p->refresh();
+              } catch (const std::exception& e) {
+                spdlog::warn("identity refresh failed: {}", e.what());
+              }
               self->delayed_send(self, period, tick_atom::value);
             },
         };

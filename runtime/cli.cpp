@@ -91,21 +91,29 @@ int identity_show(const std::string& path) {
 int identity_register(const std::optional<std::string>& config_path,
                       const std::optional<std::string>& node_name,
                       const std::optional<std::string>& cert_path,
-                      const std::string& registry_path) {
+                      const std::optional<std::string>& registry_path) {
   auto cfg = load(config_path);
   auto name = node_name;
   if (!name && !cert_path)
     name = resolve_node_name(cfg, std::nullopt);
   auto cert = cert_path ? *cert_path : *name + ".crt";
-  std::cout << register_identity(registry_path, cert, cfg, name) << "\n";
+  // The registry the nodes will read, unless told otherwise.
+  auto registry =
+      registry_path ? *registry_path : tls_settings::expand(cfg.tls.registry, name.value_or(""));
+  std::cout << register_identity(registry, cert, cfg, name) << "\n";
   return exit_ok;
 }
 
 } // namespace
 
 int run_cli(int argc, char** argv) {
-  // First thing: OpenSSL reads its configuration once, at its first use.
-  enforce_tls13();
+  try {
+    // First thing: OpenSSL reads its configuration once, at its first use.
+    enforce_tls13();
+  } catch (const std::exception& e) {
+    std::cerr << "montana-actors: " << e.what() << "\n";
+    return exit_failure;
+  }
   CLI::App app{"montana-actors: keeps one duty process running on the first live node of a "
                "chain"};
   app.set_version_flag("--version", std::string{"montana-actors "} + MONTANA_VERSION);
@@ -152,15 +160,15 @@ int run_cli(int argc, char** argv) {
   std::optional<std::string> register_config;
   std::optional<std::string> register_node;
   std::optional<std::string> register_cert;
-  std::string registry_path = "node_crypto/nodes.json";
+  std::optional<std::string> registry_path;
   auto id_register =
       identity->add_subcommand("register", "add or update this node's entry in the registry");
   id_register->add_option("--config", register_config,
                           "cluster configuration (TOML); default: embedded");
   id_register->add_option("--node", register_node,
                           "node name; default: the certificate's, else env MONTANA_NODE_NAME");
-  id_register->add_option("--registry", registry_path, "node registry (JSON)")
-      ->capture_default_str();
+  id_register->add_option("--registry", registry_path,
+                          "node registry (JSON); default: [tls] registry of the configuration");
   id_register->add_option("--cert", register_cert, "certificate (PEM); default: NODE.crt");
 
   app.footer("exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration");

@@ -504,12 +504,13 @@ std::string describe_identity(const identity_info& info) {
   return text;
 }
 
-std::string sign(const std::string& key_path, std::string_view data) {
-  auto key = load_private_key(key_path);
+namespace {
+
+std::string sign_with(EVP_PKEY* key, const std::string& key_path, std::string_view data) {
   md_ctx_ptr ctx{EVP_MD_CTX_new()};
   size_t size = 0;
   auto* in = reinterpret_cast<const unsigned char*>(data.data());
-  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &size, in, data.size()) != 1)
     fail(key_path, "cannot sign: " + openssl_reason());
   std::string signature(size, '\0');
@@ -518,6 +519,20 @@ std::string sign(const std::string& key_path, std::string_view data) {
     fail(key_path, "cannot sign: " + openssl_reason());
   signature.resize(size);
   return to_hex(signature);
+}
+
+} // namespace
+
+std::string sign(const std::string& key_path, std::string_view data) {
+  auto key = load_private_key(key_path);
+  return sign_with(key.get(), key_path, data);
+}
+
+signing_key::signing_key(const std::string& key_path)
+    : path_(key_path), key_(load_private_key(key_path).release(), &EVP_PKEY_free) {}
+
+std::string signing_key::sign(std::string_view data) const {
+  return sign_with(key_.get(), path_, data);
 }
 
 bool verify(std::string_view public_key_hex, std::string_view data,

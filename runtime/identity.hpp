@@ -7,10 +7,13 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+struct evp_pkey_st; // OpenSSL's EVP_PKEY
 
 namespace montana {
 
@@ -93,6 +96,20 @@ std::string describe_identity(const identity_info& info);
 /// Signs `data` with the Ed25519 key in `key_path`; the signature is lower-case hex (128 digits),
 /// as the original's sign_message. Throws identity_error naming the key file.
 std::string sign(const std::string& key_path, std::string_view data);
+
+/// A private key read once, so that signing touches no file (the gateway signs on a scheduler
+/// thread).
+class signing_key {
+public:
+  /// Reads `key_path`; throws identity_error naming it.
+  explicit signing_key(const std::string& key_path);
+  /// Like sign(key_path, data).
+  std::string sign(std::string_view data) const;
+
+private:
+  std::string path_;
+  std::shared_ptr<evp_pkey_st> key_;
+};
 
 /// Whether `signature_hex` is a valid Ed25519 signature of `data` by `public_key_hex`. Malformed
 /// input of any kind is simply not valid.

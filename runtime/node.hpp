@@ -18,7 +18,7 @@ struct node_options {
   /// CAF scheduler threads; 0 keeps CAF's default (one per core).
   size_t scheduler_threads = 0;
   /// How often certificates and the registry are checked for changes (TLS only).
-  duration identity_refresh{10000};
+  duration identity_refresh{1000};
 };
 
 /// Start-up order: actor system -> checker -> peer (published) -> probes -> leaders

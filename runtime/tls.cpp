@@ -120,13 +120,17 @@ void log_refusal(SSL* ssl, int ret, const char* direction) {
   auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> guard{mutex};
+    if (last.size() > 1024) // many distinct hosts: start over rather than grow
+      last.clear();
     auto [it, fresh] = last.try_emplace(host, now);
     if (!fresh && now - it->second < std::chrono::minutes{1})
       return;
     it->second = now;
   }
-  spdlog::warn("[tls {}] refused a handshake {} {}: {}", address_text(local), direction, peer,
-               reason);
+  if (std::string_view{direction} == "from")
+    spdlog::warn("[tls {}] refused a handshake from {}: {}", address_text(local), peer, reason);
+  else
+    spdlog::warn("[tls {}] handshake to {} failed: {}", address_text(local), peer, reason);
 }
 
 } // namespace

@@ -42,7 +42,10 @@ trust::trust(const config& cfg, const std::string& node)
     : cfg_(cfg), node_(node), key_(tls_settings::expand(cfg.tls.key, node)),
       certificate_(certificate_of(cfg, node)) {
   auto mine = check_identity_files(key_, certificate_, node);
+  signing_ = std::make_shared<signing_key>(key_);
+  key_stamp_ = stamp_of(key_);
   warn_if_expiring(mine, node_);
+  expiry_checked_ = std::chrono::steady_clock::now();
   auto path = tls_settings::expand(cfg.tls.registry, node);
   registry_ = registry::load(path);
   registry_stamp_ = stamp_of(path);
@@ -55,32 +58,57 @@ trust::trust(const config& cfg, const std::string& node)
                          certificate_);
 }
 
-registry trust::current_registry() {
-  std::lock_guard<std::mutex> guard{mutex_};
+void trust::reload_registry() {
   auto path = tls_settings::expand(cfg_.tls.registry, node_);
   auto stamp = stamp_of(path);
-  if (stamp != registry_stamp_) {
-    try {
-      registry_ = registry::load(path);
-      registry_stamp_ = stamp;
-      spdlog::info("[{}] registry reloaded: {}", node_, path);
-    } catch (const std::exception& e) {
-      // Keep the last good registry: a half-written file must not lock every peer out.
-      spdlog::warn("[{}] registry not reloaded: {}", node_, e.what());
-    }
+  if (stamp == registry_stamp_)
+    return;
+  try {
+    auto fresh = registry::load(path);
+    std::lock_guard<std::mutex> guard{mutex_};
+    registry_ = std::move(fresh);
+    registry_stamp_ = stamp;
+    spdlog::info("[{}] registry reloaded: {}", node_, path);
+  } catch (const std::exception& e) {
+    // Keep the last good registry: a half-written file must not lock every peer out.
+    spdlog::warn("[{}] registry not reloaded: {}", node_, e.what());
   }
-  return registry_;
+}
+
+void trust::reload_key() {
+  auto stamp = stamp_of(key_);
+  if (stamp == key_stamp_)
+    return;
+  try {
+    auto fresh = std::make_shared<signing_key>(key_);
+    std::lock_guard<std::mutex> guard{mutex_};
+    signing_ = std::move(fresh);
+    key_stamp_ = stamp;
+    spdlog::info("[{}] key reloaded: {}", node_, key_);
+  } catch (const std::exception& e) {
+    spdlog::warn("[{}] key not reloaded: {}", node_, e.what());
+  }
 }
 
 std::string trust::sign(const std::string& data) {
-  return montana::sign(key_, data);
+  std::shared_ptr<signing_key> key;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    key = signing_;
+  }
+  return key->sign(data);
 }
 
 bool trust::verify(const std::string& node, const std::string& data, const std::string& signature) {
-  auto reg = current_registry();
-  auto entry = reg.find_name(node);
-  return entry != nullptr && !entry->is_operator &&
-         montana::verify(entry->public_key, data, signature);
+  std::string public_key;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto entry = registry_.find_name(node);
+    if (entry == nullptr || entry->is_operator)
+      return false;
+    public_key = entry->public_key;
+  }
+  return montana::verify(public_key, data, signature);
 }
 
 std::string trust::sources_stamp() const {
@@ -91,6 +119,18 @@ std::string trust::sources_stamp() const {
 }
 
 void trust::refresh() {
+  reload_key();
+  auto now = std::chrono::steady_clock::now();
+  if (now - expiry_checked_ > std::chrono::hours{12}) {
+    expiry_checked_ = now;
+    try {
+      warn_if_expiring(inspect_certificate(certificate_), node_);
+    } catch (const std::exception& e) {
+      spdlog::warn("[{}] {}", node_, e.what());
+    }
+    if (!bundle_path_.empty())
+      write_bundle(bundle_path_); // warns about the peers' certificates
+  }
   if (!bundle_path_.empty() && sources_stamp() != bundle_stamp_) {
     spdlog::info("[{}] certificates or registry changed: rewriting the trusted bundle", node_);
     write_bundle(bundle_path_);
@@ -100,7 +140,12 @@ void trust::refresh() {
 void trust::write_bundle(const std::string& path) {
   bundle_path_ = path;
   bundle_stamp_ = sources_stamp();
-  auto reg = current_registry();
+  reload_registry();
+  registry reg;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    reg = registry_;
+  }
   std::string bundle;
   for (const auto& n : cfg_.nodes) {
     auto cert = certificate_of(cfg_, n.name);

@@ -4,8 +4,11 @@
 
 #include "actors/prover.hpp"
 #include "runtime/config.hpp"
+#include "runtime/identity.hpp"
 #include "runtime/registry.hpp"
 
+#include <chrono>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -38,16 +41,21 @@ public:
 private:
   /// Stamps of the registry and of every node's certificate file.
   std::string sources_stamp() const;
-  /// The registry as of its last modification (a rotated key is picked up without restart).
-  registry current_registry();
+  /// Re-reads the registry / this node's key when the file changed (refresher thread only).
+  void reload_registry();
+  void reload_key();
 
   const config& cfg_;
   std::string node_;
   std::string key_;
   std::string certificate_;
+  /// Guards registry_ and signing_: the gateway reads them, the refresher replaces them.
   std::mutex mutex_;
   registry registry_;
   std::string registry_stamp_;
+  std::shared_ptr<signing_key> signing_;
+  std::string key_stamp_;
+  std::chrono::steady_clock::time_point expiry_checked_;
   std::string bundle_path_;
   /// Stamp of every file the bundle was made from.
   std::string bundle_stamp_;
