@@ -1,0 +1,83 @@
+// Blocking libgit2 operations on one clone, for the breather's I/O thread (no CAF in here).
+//
+// Every call blocks until libgit2 is done and reports failure as a `git_error_t` whose message is
+// one line: the operation, the repository path and libgit2's reason, with any credentials in URLs
+// removed. A `git_repo` is used by one thread at a time; several may exist in one process.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct git_repository;
+
+namespace montana {
+
+/// A failed git operation; `what()` is one line: "git <operation> [<repo>]: <reason>".
+class git_error_t : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+/// An open clone with a working tree: commit selected paths, fetch, push, compare, repair.
+class git_repo {
+public:
+  /// Opens the clone at `path` (its working tree, no search upwards); throws `git_error_t` when
+  /// the directory is missing or is not a readable repository.
+  static git_repo open(const std::string& path);
+
+  git_repo(git_repo&&) noexcept;
+  git_repo& operator=(git_repo&&) noexcept;
+  ~git_repo();
+
+  /// The working tree this repository was opened at.
+  const std::string& path() const { return path_; }
+
+  /// Commits exactly the working-tree state of `paths` (relative, added, modified or deleted) on
+  /// top of HEAD on the current branch; everything else staged, modified or untracked stays as
+  /// it is. Returns the new commit id, or nullopt when those paths equal HEAD.
+  std::optional<std::string> commit_paths(const std::vector<std::string>& paths,
+                                          const std::string& message,
+                                          const std::string& author_name,
+                                          const std::string& author_email);
+
+  /// Updates `refs/remotes/<remote>/<branch>` from the remote's `<branch>`.
+  void fetch(const std::string& remote, const std::string& branch);
+
+  /// Pushes local `<branch>` to the remote's `<branch>`; false when refused as
+  /// non-fast-forward (fetch and rebase, then try again).
+  bool push(const std::string& remote, const std::string& branch);
+
+  /// Commits on local `<branch>` not on `refs/remotes/<remote>/<branch>`.
+  std::size_t ahead(const std::string& remote, const std::string& branch);
+
+  /// Commits on `refs/remotes/<remote>/<branch>` not on local `<branch>`.
+  std::size_t behind(const std::string& remote, const std::string& branch);
+
+  /// Aborts an interrupted rebase, merge, cherry-pick or revert (say, after a crash) so that
+  /// HEAD is a branch again, the index has no conflicts and no operation is in progress.
+  /// Returns whether anything had to be repaired.
+  bool repair();
+
+  // A rebase onto the remote branch (with the JSON merge rule) belongs here, next to repair().
+
+private:
+  /// Frees the libgit2 handle; defined where libgit2 is included.
+  struct repository_free {
+    void operator()(git_repository* repo) const noexcept;
+  };
+
+  git_repo(std::unique_ptr<git_repository, repository_free> repo, std::string path);
+
+  /// Local and remote-tracking distance, {ahead, behind}.
+  std::pair<std::size_t, std::size_t> distance(const std::string& remote,
+                                               const std::string& branch);
+
+  std::unique_ptr<git_repository, repository_free> repo_;
+  std::string path_;
+};
+
+} // namespace montana
