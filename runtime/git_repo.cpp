@@ -64,10 +64,10 @@ std::string without_credentials(std::string text) {
       c = ' ';
   while (!line.empty() && line.back() == ' ')
     line.pop_back();
-  throw git_error_t{line};
+  throw git_failure{line};
 }
 
-/// Throws a `git_error_t` when a libgit2 call returned an error code.
+/// Throws a `git_failure` when a libgit2 call returned an error code.
 void check(int code, const std::string& operation, const std::string& repo) {
   if (code >= 0)
     return;

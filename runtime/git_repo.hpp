@@ -1,6 +1,6 @@
 // Blocking libgit2 operations on one clone, for the breather's I/O thread (no CAF in here).
 //
-// Every call blocks until libgit2 is done and reports failure as a `git_error_t` whose message is
+// Every call blocks until libgit2 is done and reports failure as a `git_failure` whose message is
 // one line: the operation, the repository path and libgit2's reason, with any credentials in URLs
 // removed. A `git_repo` is used by one thread at a time; several may exist in one process.
 #pragma once
@@ -17,7 +17,7 @@ struct git_repository;
 namespace montana {
 
 /// A failed git operation; `what()` is one line: "git <operation> [<repo>]: <reason>".
-class git_error_t : public std::runtime_error {
+class git_failure : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
 };
@@ -25,7 +25,7 @@ public:
 /// An open clone with a working tree: commit selected paths, fetch, push, compare, repair.
 class git_repo {
 public:
-  /// Opens the clone at `path` (its working tree, no search upwards); throws `git_error_t` when
+  /// Opens the clone at `path` (its working tree, no search upwards); throws `git_failure` when
   /// the directory is missing or is not a readable repository.
   static git_repo open(const std::string& path);
 

@@ -96,12 +96,12 @@ std::optional<std::string> breathe_commit(git_repo& repo) {
   return repo.commit_paths(synced, "[sync] breathing test", "node", "node@montana");
 }
 
-/// The message of a `git_error_t` thrown by `f`, or empty when nothing was thrown.
+/// The message of a `git_failure` thrown by `f`, or empty when nothing was thrown.
 template <class F>
 std::string error_of(F f) {
   try {
     f();
-  } catch (const montana::git_error_t& e) { // git2.h has its own ::git_error_t
+  } catch (const montana::git_failure& e) { // git2.h has its own ::git_failure
     return e.what();
   }
   return {};
