@@ -101,7 +101,7 @@ template <class F>
 std::string error_of(F f) {
   try {
     f();
-  } catch (const montana::git_failure& e) { // git2.h has its own ::git_failure
+  } catch (const montana::git_failure& e) {
     return e.what();
   }
   return {};
