@@ -2,8 +2,10 @@
 
 #include <git2.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string_view>
 #include <sys/stat.h>
@@ -31,6 +33,8 @@ struct git_free {
 template <class T, auto Free>
 using git_ptr = std::unique_ptr<T, git_free<T, Free>>;
 
+using annotated_ptr = git_ptr<git_annotated_commit, git_annotated_commit_free>;
+using blob_ptr = git_ptr<git_blob, git_blob_free>;
 using commit_ptr = git_ptr<git_commit, git_commit_free>;
 using diff_ptr = git_ptr<git_diff, git_diff_free>;
 using index_ptr = git_ptr<git_index, git_index_free>;
@@ -142,6 +146,24 @@ std::string read_state_file(const std::string& path) {
   while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
     line.pop_back();
   return line;
+}
+
+/// One path left conflicted by a rebase step, copied out of the index before it changes.
+struct conflicted_path {
+  std::string path;
+  std::optional<git_oid> ancestor;
+  std::optional<git_oid> ours;   // libgit2's "ours" in a rebase: the upstream side
+  std::optional<git_oid> theirs; // libgit2's "theirs" in a rebase: the commit being replayed
+};
+
+/// `path` with "-<n>" before its extension (as `conflict_copy_path` spells extensions).
+std::string numbered(const std::string& path, int n) {
+  auto slash = path.rfind('/');
+  auto name_start = slash == std::string::npos ? 0 : slash + 1;
+  auto dot = path.rfind('.');
+  if (dot == std::string::npos || dot <= name_start)
+    return path + "-" + std::to_string(n);
+  return path.substr(0, dot) + "-" + std::to_string(n) + path.substr(dot);
 }
 
 } // namespace
@@ -461,6 +483,187 @@ bool git_repo::repair() {
   if (git_repository_head_detached(repo) == 1)
     fail("repair", path_, "HEAD is still detached after aborting");
   return true;
+}
+
+rebase_result git_repo::rebase(const std::string& remote, const std::string& branch,
+                               const std::string& node, const std::string& utc,
+                               const resolver& resolve) {
+  const auto operation = "rebase on " + remote + "/" + branch;
+  auto* repo = repo_.get();
+  if (git_repository_state(repo) != GIT_REPOSITORY_STATE_NONE)
+    fail(operation, path_, "a rebase or merge is in progress (repair first)");
+  if (git_repository_head_detached(repo) == 1)
+    fail(operation, path_, "HEAD is detached, not on a branch");
+  if (git_repository_head_unborn(repo) == 1)
+    fail(operation, path_, "the current branch has no commit yet");
+  rebase_result result;
+  git_oid local;
+  check(git_reference_name_to_id(&local, repo, "HEAD"), operation, path_);
+  git_reference* upstream_raw = nullptr;
+  auto code =
+      git_reference_lookup(&upstream_raw, repo, ("refs/remotes/" + remote + "/" + branch).c_str());
+  if (code == GIT_ENOTFOUND)
+    return result; // nothing on the remote yet: nothing to rebase onto
+  check(code, operation, path_);
+  reference_ptr upstream_ref{upstream_raw};
+  const git_oid* upstream_id = git_reference_target(upstream_ref.get());
+  if (!upstream_id)
+    fail(operation, path_, "the remote-tracking branch is not a direct reference");
+  if (git_oid_equal(&local, upstream_id) || git_graph_descendant_of(repo, &local, upstream_id) == 1)
+    return result; // already on top of the remote branch
+  git_annotated_commit* upstream_raw_commit = nullptr;
+  check(git_annotated_commit_from_ref(&upstream_raw_commit, repo, upstream_ref.get()), operation,
+        path_);
+  annotated_ptr upstream{upstream_raw_commit};
+  const std::string workdir = git_repository_workdir(repo);
+
+  git_rebase_options options;
+  git_rebase_options_init(&options, GIT_REBASE_OPTIONS_VERSION);
+  git_rebase* rebase_raw = nullptr;
+  code = git_rebase_init(&rebase_raw, repo, nullptr, upstream.get(), nullptr, &options);
+  if (code < 0 && git_repository_state(repo) != GIT_REPOSITORY_STATE_NONE) {
+    const git_error* last = git_error_last();
+    std::string reason = last && last->message ? last->message : "libgit2 error";
+    repair(); // a half-started rebase: undo it before reporting
+    fail(operation, path_, reason);
+  }
+  check(code, operation, path_);
+  rebase_ptr rebase{rebase_raw};
+
+  auto blob_text = [&](const std::optional<git_oid>& id) -> std::optional<std::string> {
+    if (!id)
+      return std::nullopt;
+    git_blob* raw = nullptr;
+    check(git_blob_lookup(&raw, repo, &*id), operation, path_);
+    blob_ptr blob{raw};
+    return std::string{static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                       static_cast<std::size_t>(git_blob_rawsize(blob.get()))};
+  };
+  auto write = [&](const std::string& path, const std::string& text) {
+    if (!safe_relative(path))
+      fail(operation, path_, "'" + path + "' is not a path inside the working tree");
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path{workdir + path}.parent_path(), ec);
+    std::ofstream out{workdir + path, std::ios::binary | std::ios::trunc};
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    out.close();
+    if (!out)
+      fail(operation, path_, "cannot write '" + path + "'");
+  };
+
+  try {
+    git_rebase_operation* step = nullptr;
+    while ((code = git_rebase_next(&step, rebase.get())) == 0) {
+      const auto step_operation = operation + ": replay";
+      git_index* index_raw = nullptr;
+      check(git_repository_index(&index_raw, repo), step_operation, path_);
+      index_ptr index{index_raw};
+      if (git_index_has_conflicts(index.get())) {
+        std::vector<conflicted_path> conflicted;
+        {
+          git_index_conflict_iterator* it_raw = nullptr;
+          check(git_index_conflict_iterator_new(&it_raw, index.get()), step_operation, path_);
+          iterator_ptr it{it_raw};
+          const git_index_entry *ancestor, *ours, *theirs;
+          while ((code = git_index_conflict_next(&ancestor, &ours, &theirs, it.get())) == 0) {
+            conflicted_path entry;
+            for (auto* e : {ancestor, ours, theirs})
+              if (e && entry.path.empty())
+                entry.path = e->path;
+            if (ancestor)
+              entry.ancestor = ancestor->id;
+            if (ours)
+              entry.ours = ours->id;
+            if (theirs)
+              entry.theirs = theirs->id;
+            conflicted.push_back(std::move(entry));
+          }
+          if (code != GIT_ITEROVER)
+            check(code, step_operation, path_);
+        }
+        for (const auto& conflict : conflicted) {
+          merge_input in;
+          in.path = conflict.path;
+          in.base = blob_text(conflict.ancestor);
+          in.ours = blob_text(conflict.theirs); // the local commit being replayed
+          in.theirs = blob_text(conflict.ours); // the remote branch we rebase onto
+          in.node = node;
+          in.utc = utc;
+          merge_result merged = resolve(in);
+          if (merged.text) {
+            write(conflict.path, *merged.text);
+            check(git_index_add_bypath(index.get(), conflict.path.c_str()),
+                  step_operation + " " + conflict.path, path_);
+          } else {
+            std::error_code ec;
+            std::filesystem::remove(workdir + conflict.path, ec);
+            if (ec)
+              fail(step_operation, path_, "cannot remove '" + conflict.path + "': " + ec.message());
+            check(git_index_remove_bypath(index.get(), conflict.path.c_str()),
+                  step_operation + " " + conflict.path, path_);
+          }
+          if (merged.copy) {
+            auto copy_path = merged.copy->path;
+            for (int n = 2; std::filesystem::exists(workdir + copy_path) ||
+                            git_index_get_bypath(index.get(), copy_path.c_str(), 0);
+                 ++n)
+              copy_path = numbered(merged.copy->path, n);
+            write(copy_path, merged.copy->content);
+            check(git_index_add_bypath(index.get(), copy_path.c_str()),
+                  step_operation + " " + copy_path, path_);
+            result.copies.push_back(copy_path);
+          }
+          if (std::find(result.conflicts.begin(), result.conflicts.end(), conflict.path) ==
+              result.conflicts.end())
+            result.conflicts.push_back(conflict.path);
+        }
+        check(git_index_write(index.get()), step_operation, path_);
+        if (git_index_has_conflicts(index.get()))
+          fail(step_operation, path_, "conflicts remain after resolving");
+      }
+      // The replayed commit keeps its author; its committer is the same identity, now.
+      git_commit* original_raw = nullptr;
+      check(git_commit_lookup(&original_raw, repo, &step->id), step_operation, path_);
+      commit_ptr original{original_raw};
+      const git_signature* author = git_commit_author(original.get());
+      git_signature* committer_raw = nullptr;
+      check(git_signature_now(&committer_raw, author->name, author->email), step_operation, path_);
+      signature_ptr committer{committer_raw};
+      git_oid id;
+      code = git_rebase_commit(&id, rebase.get(), nullptr, committer.get(), nullptr, nullptr);
+      if (code == GIT_EAPPLIED)
+        continue; // the remote has this change already
+      check(code, step_operation, path_);
+      ++result.replayed;
+    }
+    if (code != GIT_ITEROVER)
+      check(code, operation, path_);
+    check(git_rebase_finish(rebase.get(), nullptr), operation + ": finish", path_);
+  } catch (...) {
+    // Never leave the clone mid-rebase: back to the local commits, then report.
+    std::string reason = "unknown exception";
+    bool from_git = false;
+    try {
+      throw;
+    } catch (const git_failure& e) {
+      reason = e.what();
+      from_git = true;
+    } catch (const std::exception& e) {
+      reason = e.what();
+    } catch (...) {
+    }
+    if (git_rebase_abort(rebase.get()) < 0) {
+      try {
+        repair();
+      } catch (const std::exception& second) {
+        reason += "; abort failed too: " + std::string{second.what()};
+      }
+    }
+    if (from_git)
+      throw git_failure{reason};
+    fail(operation, path_, "aborted: " + reason);
+  }
+  return result;
 }
 
 } // namespace montana

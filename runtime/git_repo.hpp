@@ -5,7 +5,10 @@
 // removed. A `git_repo` is used by one thread at a time; several may exist in one process.
 #pragma once
 
+#include "actors/json_merge.hpp"
+
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -20,6 +23,20 @@ namespace montana {
 class git_failure : public std::runtime_error {
 public:
   using std::runtime_error::runtime_error;
+};
+
+/// Decides the content of one file that conflicted while replaying a local commit (normally
+/// `merge_synced_file`); may throw, which aborts the rebase.
+using resolver = std::function<merge_result(const merge_input&)>;
+
+/// What a rebase did.
+struct rebase_result {
+  /// Local commits replayed on top of the remote branch (steps that became empty excluded).
+  std::size_t replayed = 0;
+  /// Paths that conflicted and went through the resolver, once each, in order of appearance.
+  std::vector<std::string> conflicts;
+  /// Conflict copies written and committed, repository-relative.
+  std::vector<std::string> copies;
 };
 
 /// An open clone with a working tree: commit selected paths, fetch, push, compare, repair.
@@ -62,7 +79,19 @@ public:
   /// Returns whether anything had to be repaired.
   bool repair();
 
-  // A rebase onto the remote branch (with the JSON merge rule) belongs here, next to repair().
+  /// Replays the local commits of the current branch on top of `refs/remotes/<remote>/<branch>`
+  /// (fetch first), like `git rebase`: with no local commits the branch just moves to the remote
+  /// one. Each path a step leaves conflicted goes through `resolve` with base = ancestor,
+  /// ours = the local commit's version, theirs = the remote's; its result is written, staged and
+  /// committed in that step, together with the conflict copy if there is one (made unique
+  /// should the path exist already). `node` and `utc` name the conflict copies.
+  ///
+  /// Tracked files must have no uncommitted changes (untracked files are fine). On any failure
+  /// (libgit2, the resolver throwing, I/O) the rebase is aborted, HEAD and the working tree are
+  /// as before, and `git_failure` is thrown: the repository is never left mid-rebase.
+  rebase_result rebase(const std::string& remote, const std::string& branch,
+                       const std::string& node, const std::string& utc,
+                       const resolver& resolve = merge_synced_file);
 
 private:
   /// Frees the libgit2 handle; defined where libgit2 is included.

@@ -4,6 +4,7 @@
 #include "runtime/git_repo.hpp"
 
 #include <git2.h>
+#include <nlohmann/json.hpp>
 
 #include <array>
 #include <cstdio>
@@ -105,6 +106,35 @@ std::string error_of(F f) {
     return e.what();
   }
   return {};
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in{path};
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+const std::string node = "nodeb";
+const std::string utc = "20260101T000000Z";
+
+/// Clone `a` changes data/users.json to `remote` and pushes; clone `b` commits `local` to it
+/// with the git CLI and fetches. Returns b's local commit.
+std::string diverge(fixture& f, const std::string& remote, const std::string& local) {
+  write_file(f.a / "data/users.json", remote);
+  fixture::must(fixture::git(f.a, "commit -q -am remote") + " && " +
+                fixture::git(f.a, "push -q origin main"));
+  write_file(f.b / "data/users.json", local);
+  fixture::must(fixture::git(f.b, "commit -q -am local") + " && " +
+                fixture::git(f.b, "fetch -q origin"));
+  return fixture::head(f.b);
+}
+
+/// The clone is on main, not mid-rebase, with no conflicts left and a clean object store.
+void check_settled(const fs::path& clone) {
+  CAF_CHECK_EQUAL(run(fixture::git(clone, "status")).out.find("rebase"), std::string::npos);
+  CAF_CHECK(!fs::exists(clone / ".git/rebase-merge") && !fs::exists(clone / ".git/rebase-apply"));
+  CAF_CHECK_EQUAL(fixture::must(fixture::git(clone, "symbolic-ref HEAD")), "refs/heads/main\n");
+  CAF_CHECK_EQUAL(fixture::must(fixture::git(clone, "diff --name-only --diff-filter=U")), "");
+  CAF_CHECK_EQUAL(run(fixture::git(clone, "fsck --no-progress")).status, 0);
 }
 
 } // namespace
@@ -282,6 +312,118 @@ CAF_TEST(open reports a missing or corrupt repository in one line) {
   message = error_of([&] { git_repo::open(b.string()); });
   CAF_CHECK_EQUAL(message.find("git open [" + b.string() + "]: "), 0u);
   CAF_MESSAGE("corrupt index: " << message);
+}
+
+CAF_TEST(rebase without local commits only catches up) {
+  auto repo_b = git_repo::open(b.string());
+  auto before = head(b);
+  auto nothing = repo_b.rebase("origin", "main", node, utc);
+  CAF_CHECK_EQUAL(nothing.replayed, 0u);
+  CAF_CHECK(nothing.conflicts.empty() && nothing.copies.empty());
+  CAF_CHECK_EQUAL(head(b), before);
+  write_file(a / "node_crypto/nodes.json", "{\"mta\": {}}\n");
+  must(git(a, "commit -q -am remote") + " && " + git(a, "push -q origin main"));
+  repo_b.fetch("origin", "main");
+  auto caught_up = repo_b.rebase("origin", "main", node, utc);
+  CAF_CHECK_EQUAL(caught_up.replayed, 0u);
+  CAF_CHECK_EQUAL(head(b), head(a));
+  CAF_CHECK_EQUAL(must(git(b, "status --porcelain")), "");
+  check_settled(b);
+}
+
+CAF_TEST(rebase puts a local commit on another file on top of the remote) {
+  write_file(a / "node_crypto/nodes.json", "{\"mta\": {}}\n");
+  must(git(a, "commit -q -am remote") + " && " + git(a, "push -q origin main"));
+  auto repo_b = git_repo::open(b.string());
+  write_file(b / "data/users.json", "{\"1\": {\"first_name\": \"bob\"}}\n");
+  write_file(b / "untracked.txt", "stays\n");
+  CAF_REQUIRE(breathe_commit(repo_b).has_value());
+  repo_b.fetch("origin", "main");
+  auto result = repo_b.rebase("origin", "main", node, utc);
+  CAF_CHECK_EQUAL(result.replayed, 1u);
+  CAF_CHECK(result.conflicts.empty() && result.copies.empty());
+  CAF_CHECK_EQUAL(must(git(b, "rev-parse HEAD~1")), head(a));
+  CAF_CHECK_EQUAL(must(git(b, "rev-list --merges HEAD")), "");
+  CAF_CHECK_EQUAL(must(git(b, "log -1 --format=%an/%s")), "node/[sync] breathing test\n");
+  CAF_CHECK_EQUAL(read_file(b / "node_crypto/nodes.json"), "{\"mta\": {}}\n");
+  CAF_CHECK_EQUAL(read_file(b / "data/users.json"), "{\"1\": {\"first_name\": \"bob\"}}\n");
+  CAF_CHECK_EQUAL(must(git(b, "status --porcelain")), "?? untracked.txt\n");
+  CAF_CHECK_EQUAL(repo_b.ahead("origin", "main"), 1u);
+  CAF_CHECK_EQUAL(repo_b.behind("origin", "main"), 0u);
+  check_settled(b);
+  CAF_CHECK(repo_b.push("origin", "main"));
+}
+
+CAF_TEST(rebase merges edits of different keys in one JSON file) {
+  write_file(a / "data/users.json", "{\"1\": \"ann\", \"2\": \"bob\"}\n");
+  must(git(a, "commit -q -am base") + " && " + git(a, "push -q origin main"));
+  must(git(b, "fetch -q origin") + " && " + git(b, "merge -q --ff-only origin/main"));
+  diverge(*this, "{\"1\": \"ANN\", \"2\": \"bob\"}\n", "{\"1\": \"ann\", \"2\": \"BOB\"}\n");
+  auto repo_b = git_repo::open(b.string());
+  auto result = repo_b.rebase("origin", "main", node, utc);
+  CAF_CHECK_EQUAL(result.replayed, 1u);
+  CAF_CHECK_EQUAL(result.conflicts, std::vector<std::string>{"data/users.json"});
+  CAF_CHECK(result.copies.empty());
+  auto merged = nlohmann::json::parse(read_file(b / "data/users.json"));
+  CAF_CHECK_EQUAL(merged, nlohmann::json::parse(R"({"1": "ANN", "2": "BOB"})"));
+  CAF_CHECK_EQUAL(must(git(b, "show HEAD:data/users.json")), read_file(b / "data/users.json"));
+  CAF_CHECK_EQUAL(must(git(b, "rev-parse HEAD~1")), head(a));
+  CAF_CHECK_EQUAL(must(git(b, "status --porcelain")), "");
+  CAF_CHECK_EQUAL(must(git(b, "ls-files data")), "data/users.json\n");
+  check_settled(b);
+}
+
+CAF_TEST(rebase keeps the remote value of a key edited on both sides and commits ours in a copy) {
+  diverge(*this, "{\"1\": {\"first_name\": \"remote\"}}\n",
+          "{\"1\": {\"first_name\": \"local\"}}\n");
+  auto repo_b = git_repo::open(b.string());
+  std::vector<merge_input> seen;
+  auto result = repo_b.rebase("origin", "main", node, utc, [&](const merge_input& in) {
+    seen.push_back(in);
+    return merge_synced_file(in);
+  });
+  CAF_REQUIRE_EQUAL(seen.size(), 1u);
+  CAF_CHECK_EQUAL(seen[0].path, "data/users.json");
+  CAF_CHECK(seen[0].base && seen[0].base->find("ann") != std::string::npos);
+  CAF_CHECK(seen[0].ours && seen[0].ours->find("local") != std::string::npos);
+  CAF_CHECK(seen[0].theirs && seen[0].theirs->find("remote") != std::string::npos);
+  CAF_CHECK_EQUAL(seen[0].node, node);
+  CAF_CHECK_EQUAL(seen[0].utc, utc);
+  const auto copy = conflict_copy_path("data/users.json", node, utc);
+  CAF_CHECK_EQUAL(result.replayed, 1u);
+  CAF_CHECK_EQUAL(result.conflicts, std::vector<std::string>{"data/users.json"});
+  CAF_CHECK_EQUAL(result.copies, std::vector<std::string>{copy});
+  CAF_CHECK_EQUAL(nlohmann::json::parse(read_file(b / "data/users.json")),
+                  nlohmann::json::parse(R"({"1": {"first_name": "remote"}})"));
+  CAF_CHECK_EQUAL(nlohmann::json::parse(must(git(b, "show HEAD:" + copy))),
+                  nlohmann::json::parse(R"({"1": {"first_name": "local"}})"));
+  CAF_CHECK_NOT_EQUAL(must(git(b, "show --name-status --format= HEAD")).find("A\t" + copy + "\n"),
+                      std::string::npos);
+  CAF_CHECK_EQUAL(must(git(b, "rev-parse HEAD~1")), head(a));
+  CAF_CHECK_EQUAL(must(git(b, "status --porcelain")), "");
+  check_settled(b);
+}
+
+CAF_TEST(rebase aborts when the resolver throws and leaves the local commit in place) {
+  auto ours = diverge(*this, "{\"1\": \"remote\"}\n", "{\"1\": \"local\"}\n");
+  write_file(b / "untracked.txt", "stays\n");
+  auto repo_b = git_repo::open(b.string());
+  auto message = error_of([&] {
+    repo_b.rebase("origin", "main", node, utc,
+                  [](const merge_input&) -> merge_result { throw std::runtime_error{"boom"}; });
+  });
+  CAF_CHECK_EQUAL(message.find("git rebase on origin/main [" + b.string() + "]: "), 0u);
+  CAF_CHECK_NOT_EQUAL(message.find("boom"), std::string::npos);
+  CAF_CHECK_EQUAL(head(b), ours);
+  CAF_CHECK_EQUAL(read_file(b / "data/users.json"), "{\"1\": \"local\"}\n");
+  CAF_CHECK_EQUAL(must(git(b, "status --porcelain")), "?? untracked.txt\n");
+  check_settled(b);
+  CAF_CHECK(!repo_b.repair());
+  // And the next attempt, with the real rule, goes through.
+  auto result = repo_b.rebase("origin", "main", node, utc);
+  CAF_CHECK_EQUAL(result.copies.size(), 1u);
+  CAF_CHECK_EQUAL(must(git(b, "rev-parse HEAD~1")), head(a));
+  check_settled(b);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
