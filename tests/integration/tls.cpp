@@ -8,6 +8,7 @@
 
 #include "runtime/identity.hpp"
 #include "support/cluster.hpp"
+#include "support/guard.hpp"
 
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
@@ -267,20 +268,6 @@ std::shared_ptr<event_log> watch(world& w, node& n) {
 }
 
 // --- openssl s_client ----------------------------------------------------------------------------
-
-/// The openssl command-line tool, looked up on PATH once (never between fork and exec).
-const std::string& openssl_tool() {
-  static const std::string path = [] {
-    const char* env = std::getenv("PATH");
-    std::istringstream dirs{env ? env : "/usr/bin:/bin"};
-    std::string dir;
-    while (std::getline(dirs, dir, ':'))
-      if (auto candidate = dir + "/openssl"; ::access(candidate.c_str(), X_OK) == 0)
-        return candidate;
-    return std::string{};
-  }();
-  return path;
-}
 
 /// One `openssl` child: stdin /dev/null, stdout and stderr into one file. Ended by its pid.
 class openssl_process {

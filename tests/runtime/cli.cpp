@@ -5,6 +5,7 @@
 
 #include "runtime/identity.hpp"
 #include "support/cluster.hpp"
+#include "support/guard.hpp"
 
 #include <arpa/inet.h>
 #include <cctype>
@@ -29,39 +30,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A failed CAF_REQUIRE or CAF_FAIL aborts the test binary at once: no destructor runs. So the
-// children and the temporary directory of the running test are also kept here, and every
-// requirement of this suite goes through CLI_REQUIRE or CLI_FAIL, which end and remove them first.
-std::vector<pid_t> live_children;
-std::string live_dir;
-
-void clean_up() {
-  for (auto pid : live_children) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-  live_children.clear();
-  if (!live_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(live_dir, ec);
-    live_dir.clear();
-  }
-}
-
-#define CLI_FAIL(msg)                                                                              \
-  do {                                                                                             \
-    std::ostringstream why_;                                                                       \
-    why_ << msg;                                                                                   \
-    clean_up();                                                                                    \
-    CAF_FAIL(why_.str());                                                                          \
-  } while (false)
-
-#define CLI_REQUIRE(...)                                                                           \
-  do {                                                                                             \
-    if (!static_cast<bool>(__VA_ARGS__))                                                           \
-      CLI_FAIL("requirement failed: " #__VA_ARGS__);                                               \
-  } while (false)
-
 constexpr const char* seed_names[] = {"amsterdam", "moscow", "almaty", "spb", "novosibirsk"};
 
 std::string read_file(const std::string& path) {
@@ -75,7 +43,7 @@ void write_file(const std::string& path, const std::string& text) {
   std::ofstream out{path};
   out << text;
   if (!out)
-    CLI_FAIL("cannot write " << path);
+    GUARD_FAIL("cannot write " << path);
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -143,7 +111,7 @@ uint16_t free_demo_port() {
     if (held.size() == 5)
       return port;
   }
-  CLI_FAIL("no port free on all of 127.0.0.1-5");
+  GUARD_FAIL("no port free on all of 127.0.0.1-5");
 }
 
 /// One started `montana-actors`; SIGKILLed and reaped by its pid if still running at the end.
@@ -188,7 +156,7 @@ public:
     int out_fd = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int err_fd = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (in_fd < 0 || out_fd < 0 || err_fd < 0)
-      CLI_FAIL("cannot open the child's files in " << dir);
+      GUARD_FAIL("cannot open the child's files in " << dir);
     started_ = std::chrono::steady_clock::now();
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -208,7 +176,7 @@ public:
     ::close(out_fd);
     ::close(err_fd);
     if (pid_ < 0)
-      CLI_FAIL("fork failed: " << std::strerror(errno));
+      GUARD_FAIL("fork failed: " << std::strerror(errno));
     live_children.push_back(pid_);
   }
 
@@ -269,7 +237,7 @@ struct fixture {
   fixture() {
     auto tmpl = (std::filesystem::temp_directory_path() / "montana-cli-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr)
-      CLI_FAIL("mkdtemp failed");
+      GUARD_FAIL("mkdtemp failed");
     dir = tmpl;
     live_dir = dir;
   }
@@ -300,7 +268,8 @@ struct fixture {
   int run_to_end(process& p, std::chrono::milliseconds timeout = 10s) {
     auto code = p.wait(timeout);
     if (!code)
-      CLI_FAIL("montana-actors still runs after " << timeout.count() << " ms; stderr: " << p.err());
+      GUARD_FAIL("montana-actors still runs after " << timeout.count()
+                                                    << " ms; stderr: " << p.err());
     return *code;
   }
 };
@@ -387,7 +356,7 @@ CAF_TEST(check config of malformed files prints one line with file line and key 
   };
   auto replace = [](std::string text, const std::string& from, const std::string& to) {
     auto at = text.find(from);
-    CLI_REQUIRE(at != std::string::npos);
+    GUARD_REQUIRE(at != std::string::npos);
     return text.replace(at, from.size(), to);
   };
   const variant variants[] = {
@@ -471,8 +440,8 @@ CAF_TEST(run starts the service and a TERM signal ends it and its duty with exit
                          "[\"/bin/sh\", \"-c\", \"echo $$ > " + pid_file + ".tmp && mv " +
                              pid_file + ".tmp " + pid_file + "; echo started; exec sleep 60\"]");
   process p{dir, {"run", "--config", cfg, "--node", "solo"}, {"MONTANA_NODE_NAME"}};
-  CLI_REQUIRE(wait_until([&] { return accepts(port) || p.wait(0ms); }, 15s));
-  CLI_REQUIRE(!p.wait(0ms));
+  GUARD_REQUIRE(wait_until([&] { return accepts(port) || p.wait(0ms); }, 15s));
+  GUARD_REQUIRE(!p.wait(0ms));
   CAF_MESSAGE("the service accepts connections on port " << port);
   int duty_pid = 0;
   auto duty_started = wait_until(
@@ -482,11 +451,11 @@ CAF_TEST(run starts the service and a TERM signal ends it and its duty with exit
       },
       15s);
   if (!duty_started)
-    CLI_FAIL("the duty never started; stderr: " << p.err());
+    GUARD_FAIL("the duty never started; stderr: " << p.err());
   CAF_CHECK(pid_alive(duty_pid));
-  CLI_REQUIRE(::kill(p.pid(), SIGTERM) == 0);
+  GUARD_REQUIRE(::kill(p.pid(), SIGTERM) == 0);
   auto code = p.wait(10s);
-  CLI_REQUIRE(code.has_value());
+  GUARD_REQUIRE(code.has_value());
   CAF_CHECK_EQUAL(*code, 0);
   // The service reaps its duty before it exits.
   auto duty_gone = !pid_alive(duty_pid);
@@ -501,12 +470,12 @@ CAF_TEST(run exits 1 with one error line when the port is taken) {
   auto port = free_port("127.0.0.1");
   // No SO_REUSEADDR or SO_REUSEPORT here: CAF's SO_REUSEADDR cannot share a listening port.
   int holder = listen_on("127.0.0.1", port);
-  CLI_REQUIRE(holder != -1);
+  GUARD_REQUIRE(holder != -1);
   auto cfg = solo_config("127.0.0.1", port, "[\"/bin/sleep\", \"60\"]");
   process p{dir, {"run", "--config", cfg, "--node", "solo"}};
   auto code = p.wait(10s);
   ::close(holder);
-  CLI_REQUIRE(code.has_value());
+  GUARD_REQUIRE(code.has_value());
   CAF_CHECK_EQUAL(*code, 1);
   // At the default level "info" the log (stderr too) may have lines of its own: exactly one
   // line is not a log line, and it is the error.
@@ -516,7 +485,7 @@ CAF_TEST(run exits 1 with one error line when the port is taken) {
     if (!is_log_line(line))
       errors.push_back(line);
   CAF_CHECK_EQUAL(errors.size(), 1u);
-  CLI_REQUIRE(!errors.empty());
+  GUARD_REQUIRE(!errors.empty());
   CAF_CHECK_EQUAL(
       errors[0].rfind("montana-actors: cannot listen on 127.0.0.1:" + std::to_string(port) + ": ",
                       0),

@@ -5,6 +5,7 @@
 
 #include "runtime/identity.hpp"
 #include "support/cluster.hpp"
+#include "support/guard.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -28,39 +29,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A failed CAF_REQUIRE or CAF_FAIL aborts the test binary at once: no destructor runs. So the
-// children and the temporary directory of the running test are also kept here, and every
-// requirement of this suite goes through ID_REQUIRE or ID_FAIL, which end and remove them first.
-std::vector<pid_t> live_children;
-std::string live_dir;
-
-void clean_up() {
-  for (auto pid : live_children) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-  live_children.clear();
-  if (!live_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(live_dir, ec);
-    live_dir.clear();
-  }
-}
-
-#define ID_FAIL(msg)                                                                               \
-  do {                                                                                             \
-    std::ostringstream why_;                                                                       \
-    why_ << msg;                                                                                   \
-    clean_up();                                                                                    \
-    CAF_FAIL(why_.str());                                                                          \
-  } while (false)
-
-#define ID_REQUIRE(...)                                                                            \
-  do {                                                                                             \
-    if (!static_cast<bool>(__VA_ARGS__))                                                           \
-      ID_FAIL("requirement failed: " #__VA_ARGS__);                                                \
-  } while (false)
-
 std::string read_file(const std::string& path) {
   std::ifstream in{path, std::ios::binary};
   std::ostringstream text;
@@ -72,25 +40,11 @@ void write_file(const std::string& path, const std::string& text) {
   std::ofstream out{path, std::ios::binary};
   out << text;
   if (!out)
-    ID_FAIL("cannot write " << path);
+    GUARD_FAIL("cannot write " << path);
 }
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
-}
-
-/// The openssl command-line tool, looked up on PATH once (never between fork and exec).
-const std::string& openssl_tool() {
-  static const std::string path = [] {
-    const char* env = std::getenv("PATH");
-    std::istringstream dirs{env ? env : "/usr/bin:/bin"};
-    std::string dir;
-    while (std::getline(dirs, dir, ':'))
-      if (auto candidate = dir + "/openssl"; ::access(candidate.c_str(), X_OK) == 0)
-        return candidate;
-    return std::string{};
-  }();
-  return path;
 }
 
 /// One started `openssl` with `args`; stdin reads `input`, stdout and stderr share one file.
@@ -100,7 +54,7 @@ public:
   openssl_process(const std::string& dir, const std::vector<std::string>& args,
                   const std::string& input = "") {
     if (openssl_tool().empty())
-      ID_FAIL("no openssl tool on PATH");
+      GUARD_FAIL("no openssl tool on PATH");
     static int counter = 0;
     auto base = dir + "/openssl" + std::to_string(++counter);
     out_path_ = base + ".out";
@@ -115,7 +69,7 @@ public:
     int in_fd = ::open((base + ".in").c_str(), O_RDONLY | O_CLOEXEC);
     int out_fd = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (in_fd < 0 || out_fd < 0)
-      ID_FAIL("cannot open the child's files in " << dir);
+      GUARD_FAIL("cannot open the child's files in " << dir);
     pid_ = ::fork();
     if (pid_ == 0) {
       if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(out_fd, 2) < 0)
@@ -126,7 +80,7 @@ public:
     ::close(in_fd);
     ::close(out_fd);
     if (pid_ < 0)
-      ID_FAIL("fork failed: " << std::strerror(errno));
+      GUARD_FAIL("fork failed: " << std::strerror(errno));
     live_children.push_back(pid_);
   }
 
@@ -175,7 +129,7 @@ run_result openssl(const std::string& dir, const std::vector<std::string>& args,
   openssl_process p{dir, args, input};
   auto code = p.wait(10s);
   if (!code)
-    ID_FAIL("openssl " << args.front() << " still runs after 10 s: " << p.output());
+    GUARD_FAIL("openssl " << args.front() << " still runs after 10 s: " << p.output());
   return {*code, p.output()};
 }
 
@@ -201,7 +155,7 @@ handshake_result handshake(const std::string& dir, const tls_end& server, const 
                      server.own.key_path, "-CAfile", server.cafile, "-Verify", "1", "-tls1_3",
                      "-verify_return_error", "-naccept", "1", "-www"}};
   if (!wait_until([&] { return contains(s.output(), "ACCEPT"); }, 10s))
-    ID_FAIL("s_server did not start: " << s.output());
+    GUARD_FAIL("s_server did not start: " << s.output());
   auto c = openssl(dir,
                    {"s_client", "-connect", address, "-cert", client.own.cert_path, "-key",
                     client.own.key_path, "-CAfile", client.cafile, "-tls1_3",
@@ -223,7 +177,7 @@ std::string error_of(F f, const std::string& file) {
     CAF_CHECK(message.starts_with(file + ": "));
     return message;
   }
-  ID_FAIL("no identity_error about " << file);
+  GUARD_FAIL("no identity_error about " << file);
 }
 
 bool is_lower_hex(const std::string& text) {
@@ -237,7 +191,7 @@ struct fixture {
   fixture() {
     auto tmpl = (std::filesystem::temp_directory_path() / "montana-identity-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr)
-      ID_FAIL("mkdtemp failed");
+      GUARD_FAIL("mkdtemp failed");
     dir = tmpl;
     live_dir = dir;
   }
@@ -265,11 +219,11 @@ CAF_TEST(create writes a private 0600 PKCS8 key and a certificate that inspect r
   CAF_CHECK_EQUAL(made.files.key_path, path("keys/amsterdam.key"));
   CAF_CHECK_EQUAL(made.files.cert_path, path("keys/amsterdam.crt"));
   struct stat st {};
-  ID_REQUIRE(::stat(made.files.key_path.c_str(), &st) == 0);
+  GUARD_REQUIRE(::stat(made.files.key_path.c_str(), &st) == 0);
   CAF_CHECK_EQUAL(st.st_mode & 07777, 0600u);
-  ID_REQUIRE(::stat(made.files.cert_path.c_str(), &st) == 0);
+  GUARD_REQUIRE(::stat(made.files.cert_path.c_str(), &st) == 0);
   CAF_CHECK_EQUAL(st.st_mode & 07777, 0644u);
-  ID_REQUIRE(::stat(path("keys").c_str(), &st) == 0);
+  GUARD_REQUIRE(::stat(path("keys").c_str(), &st) == 0);
   CAF_CHECK_EQUAL(st.st_mode & 07777, 0700u);
   CAF_CHECK(read_file(made.files.key_path).starts_with("-----BEGIN PRIVATE KEY-----\n"));
   CAF_CHECK(read_file(made.files.cert_path).starts_with("-----BEGIN CERTIFICATE-----\n"));
@@ -311,14 +265,14 @@ CAF_TEST(the address is the one openssl computes from the raw public key) {
   // DER SubjectPublicKeyInfo of Ed25519: a 12-byte header, then the raw 32-byte key.
   auto der = openssl(dir, {"pkey", "-in", made.files.key_path, "-pubout", "-outform", "DER", "-out",
                            path("moscow.pub.der")});
-  ID_REQUIRE(der.code == 0);
+  GUARD_REQUIRE(der.code == 0);
   auto spki = read_file(path("moscow.pub.der"));
-  ID_REQUIRE(spki.size() == 44u);
+  GUARD_REQUIRE(spki.size() == 44u);
   auto raw = spki.substr(12);
   CAF_CHECK_EQUAL(to_hex(raw), made.public_key);
   write_file(path("moscow.raw"), raw);
   auto digest = openssl(dir, {"dgst", "-sha256", "-r", path("moscow.raw")});
-  ID_REQUIRE(digest.code == 0);
+  GUARD_REQUIRE(digest.code == 0);
   CAF_CHECK_EQUAL("mt" + digest.output.substr(0, 40), made.address);
 }
 
@@ -326,7 +280,7 @@ CAF_TEST(openssl reads CN UID SAN and constraints and verifies the cert as its o
   auto made = create_identity("almaty", dir);
   auto shown = openssl(dir, {"x509", "-in", made.files.cert_path, "-noout", "-subject", "-ext",
                              "subjectAltName,basicConstraints,keyUsage,extendedKeyUsage"});
-  ID_REQUIRE(shown.code == 0);
+  GUARD_REQUIRE(shown.code == 0);
   CAF_CHECK(contains(shown.output, "CN = almaty.montana.network"));
   CAF_CHECK(contains(shown.output, "UID = " + made.address));
   CAF_CHECK(contains(shown.output, "DNS:almaty.montana.network"));
@@ -457,17 +411,17 @@ CAF_TEST(check_identity_files names the file that is missing or wrong in one lin
 CAF_TEST(keys of other algorithms and encrypted keys are refused without a prompt) {
   auto a = create_identity("amsterdam", dir);
   auto ec = path("ec.key");
-  ID_REQUIRE(openssl(dir, {"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
-                           "-out", ec})
-                 .code == 0);
+  GUARD_REQUIRE(openssl(dir, {"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                              "-out", ec})
+                    .code == 0);
   ::chmod(ec.c_str(), 0600);
   auto message = error_of([&] { check_identity_files(ec, a.files.cert_path, "amsterdam"); }, ec);
   CAF_CHECK(contains(message, "EC, not Ed25519"));
 
   auto locked = path("locked.key");
-  ID_REQUIRE(openssl(dir, {"pkey", "-in", a.files.key_path, "-aes256", "-passout", "pass:secret",
-                           "-out", locked})
-                 .code == 0);
+  GUARD_REQUIRE(openssl(dir, {"pkey", "-in", a.files.key_path, "-aes256", "-passout", "pass:secret",
+                              "-out", locked})
+                    .code == 0);
   ::chmod(locked.c_str(), 0600);
   message = error_of([&] { sign(locked, "challenge"); }, locked);
   CAF_CHECK(contains(message, "encrypted"));
