@@ -96,22 +96,18 @@ struct fixture : test_coordinator_fixture<config> {
       gateways[node] = spawn(fake_gateway, gateway_logs[node], t0);
     }
     leader = spawn_chain_leader(sys, std::move(params));
-    spawned.push_back(leader);
+    spawned.add(leader);
     consume_messages();
   }
 
   ~fixture() override {
     // The leader takes its linked supervisor with it; the fakes hold logs owned by us.
-    for (auto& hdl : spawned)
-      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
-    consume_messages();
+    spawned.end_all(*this);
   }
 
   template <class... Ts>
   caf::actor spawn(Ts&&... xs) {
-    auto hdl = sys.spawn(std::forward<Ts>(xs)...);
-    spawned.push_back(hdl);
-    return hdl;
+    return spawned.add(sys.spawn(std::forward<Ts>(xs)...));
   }
 
   template <class T>
@@ -182,7 +178,7 @@ struct fixture : test_coordinator_fixture<config> {
   std::map<std::string, caf::actor> gateways;
   caf::actor peer_actor;
   caf::actor leader;
-  std::vector<caf::actor> spawned;
+  montana::test::spawned_actors spawned;
 };
 
 using role_and_term = std::pair<std::string, uint64_t>;

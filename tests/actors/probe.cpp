@@ -120,16 +120,12 @@ struct fixture : test_coordinator_fixture<config> {
   ~fixture() override {
     // Actors hold the logs and the fake checks: end them all before the members go. The probe
     // takes its linked checker with it.
-    for (auto& hdl : spawned)
-      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
-    consume_messages();
+    spawned.end_all(*this);
   }
 
   template <class... Ts>
   caf::actor spawn(Ts&&... xs) {
-    auto hdl = sys.spawn(std::forward<Ts>(xs)...);
-    spawned.push_back(hdl);
-    return hdl;
+    return spawned.add(sys.spawn(std::forward<Ts>(xs)...));
   }
 
   /// Spawns the probe of moscow (the first check runs at once, at 0 ms) and subscribes the
@@ -146,7 +142,7 @@ struct fixture : test_coordinator_fixture<config> {
     params.checks = checks;
     params.detached_checks = false;
     probe = spawn_probe(sys, std::move(params));
-    spawned.push_back(probe);
+    spawned.add(probe);
     consume_messages();
     send(subscribe_atom::value, subscriber);
   }
@@ -172,7 +168,7 @@ struct fixture : test_coordinator_fixture<config> {
   caf::actor gateway;
   caf::actor subscriber;
   caf::actor probe;
-  std::vector<caf::actor> spawned;
+  montana::test::spawned_actors spawned;
 };
 
 using times = std::vector<long long>;

@@ -277,28 +277,12 @@ public:
       TLS_FAIL("no openssl tool on PATH");
     static int counter = 0;
     out_path_ = w.dir + "/openssl" + std::to_string(++counter) + ".out";
-    // Everything the child needs is prepared before fork: the test binary has threads.
-    std::vector<std::string> argv_text{openssl_tool()};
-    argv_text.insert(argv_text.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_text)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int in_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out_fd = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (in_fd < 0 || out_fd < 0)
-      TLS_FAIL("cannot open the child's files in " << w.dir);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(out_fd, 2) < 0)
-        ::_exit(126);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(in_fd);
-    ::close(out_fd);
+    std::vector<std::string> argv{openssl_tool()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string problem;
+    pid_ = spawn_child(std::move(argv), "/dev/null", out_path_, problem);
     if (pid_ < 0)
-      TLS_FAIL("fork failed: " << std::strerror(errno));
+      TLS_FAIL(problem);
     w.children.push_back(pid_);
   }
 

@@ -59,28 +59,12 @@ public:
     auto base = dir + "/openssl" + std::to_string(++counter);
     out_path_ = base + ".out";
     write_file(base + ".in", input);
-    // Everything the child needs is prepared before fork: the test binary has threads.
-    std::vector<std::string> argv_text{openssl_tool()};
-    argv_text.insert(argv_text.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_text)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int in_fd = ::open((base + ".in").c_str(), O_RDONLY | O_CLOEXEC);
-    int out_fd = ::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (in_fd < 0 || out_fd < 0)
-      GUARD_FAIL("cannot open the child's files in " << dir);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(out_fd, 2) < 0)
-        ::_exit(126);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(in_fd);
-    ::close(out_fd);
+    std::vector<std::string> argv{openssl_tool()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string problem;
+    pid_ = spawn_child(std::move(argv), base + ".in", out_path_, problem);
     if (pid_ < 0)
-      GUARD_FAIL("fork failed: " << std::strerror(errno));
+      GUARD_FAIL(problem);
     live_children.push_back(pid_);
   }
 

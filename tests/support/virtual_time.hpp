@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <vector>
 
 namespace montana::test {
 
@@ -26,5 +27,25 @@ void pass_time(Fixture& fx, caf::timespan d) {
     fx.advance_time(end - clock.now());
   fx.consume_messages();
 }
+
+/// The actors a test spawned, ended together from the fixture's destructor: before the fixture's
+/// members go, since the actors hold references to them.
+class spawned_actors {
+public:
+  caf::actor add(caf::actor hdl) {
+    list_.push_back(hdl);
+    return hdl;
+  }
+
+  template <class Fixture>
+  void end_all(Fixture& fx) {
+    for (auto& hdl : list_)
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+    fx.consume_messages();
+  }
+
+private:
+  std::vector<caf::actor> list_;
+};
 
 } // namespace montana::test
