@@ -55,6 +55,42 @@ struct duty_settings {
   duration restart_max{30000};
 };
 
+/// How a breath authenticates to the remote. Secrets are read when needed, never logged.
+struct breath_credentials {
+  /// SSH private key file (for ssh:// and scp-like URLs); its `.pub` is used when present.
+  std::string ssh_key;
+  /// SSH user when the URL names none.
+  std::string ssh_user = "git";
+  /// HTTPS token: read from this file (first line) ...
+  std::string token_file;
+  /// ... or from this environment variable.
+  std::string token_env;
+  /// HTTPS user name sent with the token when the URL names none.
+  std::string token_user = "x-access-token";
+};
+
+/// The breather: git sync of the shared repository every `interval`.
+struct breath_settings {
+  /// The clone's working tree; empty = no breather on this node.
+  std::string repo;
+  std::string remote = "origin";
+  std::string branch = "main";
+  duration interval{12000};
+  /// Repository-relative paths a breath commits; nothing else in the clone is ever committed.
+  std::vector<std::string> paths{"data/users.json", "node_crypto/nodes.json"};
+  std::string author_name = "montana {node}";
+  std::string author_email = "{node}@montana.network";
+  breath_credentials credentials;
+  /// Pushes per breath: a non-fast-forward refusal fetches, inhales and pushes again.
+  int push_attempts = 3;
+  /// Longest one step may take before the breath counts as failed.
+  duration step_timeout{60000};
+  /// Cap of the backoff after failed breaths (the interval doubles per failure up to this).
+  duration backoff_max{120000};
+  /// Breaths kept in the history.
+  int history = 64;
+};
+
 struct log_settings {
   /// trace, debug, info, warn, error or off.
   std::string level = "info";

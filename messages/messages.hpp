@@ -186,6 +186,69 @@ struct child_failed {
   std::string reason;
 };
 
+// -- the breather -----------------------------------------------------------------
+
+/// What an exhale committed.
+struct exhale_result {
+  /// The new commit's id; empty when the synced paths had no change.
+  std::string commit;
+  /// Synced files whose working copy was written on an older version and were merged.
+  std::vector<std::string> conflicts;
+  /// Conflict copies committed next to them (repository-relative).
+  std::vector<std::string> copies;
+};
+
+/// What an inhale did to the local branch and the synced working files.
+struct inhale_result {
+  /// Local commits replayed on top of the remote branch (already applied ones excluded).
+  uint64_t replayed = 0;
+  /// Files both sides changed, merged by the merge rule, once each.
+  std::vector<std::string> conflicts;
+  /// Conflict copies committed while replaying (repository-relative).
+  std::vector<std::string> copies;
+  /// Working files written to the branch's new version.
+  std::vector<std::string> updated;
+  /// Synced working files written while the breath ran: left as they are, merged by the
+  /// next exhale.
+  std::vector<std::string> deferred;
+};
+
+/// Outcome of one push attempt.
+struct push_result {
+  /// False when the remote refused it as non-fast-forward.
+  bool pushed = false;
+  /// Commits the push sent (0 when there was nothing to send or it was refused).
+  uint64_t commits = 0;
+};
+
+/// One breath, as the breather's history and log line report it. Times are microseconds;
+/// `started_us` counts from the Unix epoch.
+struct breath_report {
+  uint64_t seq = 0;
+  int64_t started_us = 0;
+  bool ok = false;
+  /// The step that failed ("prepare", "exhale", "fetch", "inhale", "push"); empty when ok.
+  std::string failed_step;
+  /// One line; empty when ok.
+  std::string error;
+  /// What prepare repaired before this breath; empty when nothing.
+  std::string repaired;
+  int64_t exhale_us = 0;
+  int64_t fetch_us = 0;
+  int64_t inhale_us = 0;
+  int64_t push_us = 0;
+  int64_t total_us = 0;
+  /// Pushes tried (a non-fast-forward refusal makes another fetch, inhale and push).
+  uint32_t push_attempts = 0;
+  /// Commits that came from the remote, and commits this breath pushed.
+  uint64_t commits_in = 0;
+  uint64_t commits_out = 0;
+  /// Local commits still waiting for a push after this breath.
+  uint64_t pending = 0;
+  std::vector<std::string> conflicts;
+  std::vector<std::string> copies;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hello& x) {
   return f(caf::meta::type_name("hello"), x.node, x.gateway, x.incarnation, x.nonce);
@@ -277,6 +340,26 @@ typename Inspector::result_type inspect(Inspector& f, child_failed& x) {
   return f(caf::meta::type_name("child_failed"), x.id, x.reason);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, exhale_result& x) {
+  return f(caf::meta::type_name("exhale_result"), x.commit, x.conflicts, x.copies);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, inhale_result& x) {
+  return f(caf::meta::type_name("inhale_result"), x.replayed, x.conflicts, x.copies, x.updated,
+           x.deferred);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, push_result& x) {
+  return f(caf::meta::type_name("push_result"), x.pushed, x.commits);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, breath_report& x) {
+  return f(caf::meta::type_name("breath_report"), x.seq, x.started_us, x.ok, x.failed_step,
+           x.error, x.repaired, x.exhale_us, x.fetch_us, x.inhale_us, x.push_us, x.total_us,
+           x.push_attempts, x.commits_in, x.commits_out, x.pending, x.conflicts, x.copies);
+}
+
 /// Registers the `montana` type-ID block with an actor system configuration.
 void register_messages(caf::actor_system_config& cfg);
 
@@ -307,6 +390,11 @@ CAF_ADD_TYPE_ID(montana, (montana::child_started))
 CAF_ADD_TYPE_ID(montana, (montana::child_exited))
 CAF_ADD_TYPE_ID(montana, (montana::child_output))
 CAF_ADD_TYPE_ID(montana, (montana::child_failed))
+CAF_ADD_TYPE_ID(montana, (montana::exhale_result))
+CAF_ADD_TYPE_ID(montana, (montana::inhale_result))
+CAF_ADD_TYPE_ID(montana, (montana::push_result))
+CAF_ADD_TYPE_ID(montana, (montana::breath_report))
+CAF_ADD_TYPE_ID(montana, (std::vector<montana::breath_report>))
 CAF_END_TYPE_ID_BLOCK(montana)
 
 namespace montana {
@@ -318,5 +406,13 @@ using check_atom = caf::atom_constant<caf::atom("check")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using route_atom = caf::atom_constant<caf::atom("route")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
+using breathe_atom = caf::atom_constant<caf::atom("breathe")>;
+using history_atom = caf::atom_constant<caf::atom("history")>;
+using prepare_atom = caf::atom_constant<caf::atom("prepare")>;
+using exhale_atom = caf::atom_constant<caf::atom("exhale")>;
+using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
+using inhale_atom = caf::atom_constant<caf::atom("inhale")>;
+using push_atom = caf::atom_constant<caf::atom("push")>;
+using ahead_atom = caf::atom_constant<caf::atom("ahead")>;
 
 } // namespace montana
