@@ -355,9 +355,9 @@ typename Inspector::result_type inspect(Inspector& f, push_result& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, breath_report& x) {
-  return f(caf::meta::type_name("breath_report"), x.seq, x.started_us, x.ok, x.failed_step,
-           x.error, x.repaired, x.exhale_us, x.fetch_us, x.inhale_us, x.push_us, x.total_us,
-           x.push_attempts, x.commits_in, x.commits_out, x.pending, x.conflicts, x.copies);
+  return f(caf::meta::type_name("breath_report"), x.seq, x.started_us, x.ok, x.failed_step, x.error,
+           x.repaired, x.exhale_us, x.fetch_us, x.inhale_us, x.push_us, x.total_us, x.push_attempts,
+           x.commits_in, x.commits_out, x.pending, x.conflicts, x.copies);
 }
 
 /// Registers the `montana` type-ID block with an actor system configuration.

@@ -98,8 +98,7 @@ int identity_register(const std::optional<std::string>& config_path,
     name = resolve_node_name(cfg, std::nullopt);
   auto cert = cert_path ? *cert_path : *name + ".crt";
   // The registry the nodes will read, unless told otherwise.
-  auto registry =
-      registry_path ? *registry_path : tls_settings::expand(cfg.tls.registry, name.value_or(""));
+  auto registry = registry_path ? *registry_path : expand_node(cfg.tls.registry, name.value_or(""));
   std::cout << register_identity(registry, cert, cfg, name) << "\n";
   return exit_ok;
 }
