@@ -149,7 +149,7 @@ CAF_TEST(the documentation examples are valid) {
     parse_config(block, "docs/configuration.md");
     ++examples;
   }
-  CAF_CHECK_EQUAL(examples, 4u);
+  CAF_CHECK_EQUAL(examples, 5u);
 }
 
 CAF_TEST(a file with every key sets every field) {
