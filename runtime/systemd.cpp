@@ -48,7 +48,8 @@ service_notifier::service_notifier(node& n) : node_(n), round_(status_round) {
   uint64_t usec = 0;
   if (sd_watchdog_enabled(0, &usec) > 0) {
     watchdog_ = true;
-    // systemd's advice: ping at half the period. At least 1 ms, so a tiny period is no busy loop.
+    // Half the period, as systemd advises, but at least every status round; at least 1 ms, so a
+    // tiny period is no busy loop.
     round_ = std::clamp(microseconds{usec / 2}, microseconds{1000}, status_round);
   }
   notify("READY=1\nSTATUS=node " + n.name() +

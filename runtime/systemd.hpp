@@ -13,11 +13,11 @@ namespace montana {
 class node;
 
 /// Reports a started node to the service manager. At construction READY=1 with a STATUS= line;
-/// then, from its own thread ("montana-health"), rounds of health checks: a `ping` to the node's
-/// gateway must come back as `pong` within half a round, and only then does the round send
-/// WATCHDOG=1 (when WATCHDOG_USEC is set) — so a wedged actor system stops the pings and systemd
-/// restarts the service. Each round also refreshes STATUS= (linked peers, each duty's role) when
-/// it changed.
+/// then, from its own thread ("montana-health"), a round every half watchdog period (at most 5 s):
+/// a `ping` to the node's gateway must come back as `pong` within a quarter round, and only then
+/// does the round send WATCHDOG=1 (when WATCHDOG_USEC is set) — so a wedged actor system stops
+/// the pings and systemd restarts the service. Each round also refreshes STATUS= (linked peers,
+/// each duty's role) when it changed.
 class service_notifier {
 public:
   /// `n` must be started; call stopping() before the node leaves or stops.
