@@ -129,8 +129,10 @@ CAF_TEST(the package holds the binary unit config docs and maintainer scripts) {
 }
 
 CAF_TEST(dpkg installs upgrades removes and purges it keeping what the admin made) {
-  if (::geteuid() != 0 || find_tool("unshare").empty() || find_tool("adduser").empty()) {
-    CAF_MESSAGE("skipped: the dpkg sandbox needs root, unshare and adduser");
+  auto unshare = find_tool("unshare");
+  if (::geteuid() != 0 || unshare.empty() || find_tool("adduser").empty() ||
+      run_tool({unshare, "--mount", "true"}, dir + "/unshare.out") != 0) {
+    CAF_MESSAGE("skipped: the dpkg sandbox needs root, adduser and a private mount namespace");
     return;
   }
   auto deb = build();
