@@ -6,6 +6,7 @@
 #include "runtime/log.hpp"
 #include "runtime/node.hpp"
 #include "runtime/registry.hpp"
+#include "runtime/systemd.hpp"
 #include "runtime/tls.hpp"
 
 #include <CLI/CLI.hpp>
@@ -60,8 +61,10 @@ int run_node(const std::optional<std::string>& config_path,
   setup_logging(cfg.log.level);
   node n{cfg, name};
   n.start();
+  service_notifier service{n};
   wait_for_termination();
   spdlog::info("[{}] terminating", name);
+  service.stopping();
   n.leave();
   return exit_ok;
 }
