@@ -211,6 +211,9 @@ struct inhale_result {
   /// Synced working files written while the breath ran: left as they are, merged by the
   /// next exhale.
   std::vector<std::string> deferred;
+  /// Other files the branch changed that were also changed locally: left as they are (the
+  /// local change wins; git shows the file as modified against the new version).
+  std::vector<std::string> kept;
 };
 
 /// Outcome of one push attempt.
@@ -347,7 +350,7 @@ typename Inspector::result_type inspect(Inspector& f, exhale_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, inhale_result& x) {
   return f(caf::meta::type_name("inhale_result"), x.replayed, x.conflicts, x.copies, x.updated,
-           x.deferred);
+           x.deferred, x.kept);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, push_result& x) {
@@ -355,9 +358,9 @@ typename Inspector::result_type inspect(Inspector& f, push_result& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, breath_report& x) {
-  return f(caf::meta::type_name("breath_report"), x.seq, x.started_us, x.ok, x.failed_step,
-           x.error, x.repaired, x.exhale_us, x.fetch_us, x.inhale_us, x.push_us, x.total_us,
-           x.push_attempts, x.commits_in, x.commits_out, x.pending, x.conflicts, x.copies);
+  return f(caf::meta::type_name("breath_report"), x.seq, x.started_us, x.ok, x.failed_step, x.error,
+           x.repaired, x.exhale_us, x.fetch_us, x.inhale_us, x.push_us, x.total_us, x.push_attempts,
+           x.commits_in, x.commits_out, x.pending, x.conflicts, x.copies);
 }
 
 /// Registers the `montana` type-ID block with an actor system configuration.
