@@ -8,7 +8,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <thread>
@@ -109,12 +108,22 @@ on_disk_file look(const std::string& full, const std::string& step, const std::s
     file.entry = file_entry{git_repo::blob_id(target), symlink_file};
     file.text = std::move(target);
   } else if (S_ISREG(st.st_mode)) {
-    std::ifstream in{full, std::ios::binary};
-    std::ostringstream content;
-    content << in.rdbuf();
-    if (!in)
-      git_fail(step, repo, "cannot read '" + full + "'");
-    file.text = std::move(content).str();
+    int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+      git_fail(step, repo, "cannot read '" + full + "': " + std::strerror(errno));
+    char buffer[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buffer, sizeof buffer)) != 0) {
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0) {
+        auto saved = errno;
+        ::close(fd);
+        git_fail(step, repo, "cannot read '" + full + "': " + std::strerror(saved));
+      }
+      file.text.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
     file.entry = file_entry{git_repo::blob_id(file.text),
                             (st.st_mode & S_IXUSR) ? executable_file : regular_file};
   } else {
@@ -133,6 +142,17 @@ bool holds(const std::optional<file_entry>& disk, const std::optional<file_entry
 /// The blob id of a version, nullopt for "absent".
 std::optional<std::string> id_of(const std::optional<file_entry>& version) {
   return version ? std::optional<std::string>{version->id} : std::nullopt;
+}
+
+/// The content of `version` in the object store ("" for none); fails `step` when it is missing.
+std::string content_of(git_repo& repo, const std::optional<file_entry>& version,
+                       const std::string& step) {
+  if (!version)
+    return {};
+  auto text = repo.blob(version->id);
+  if (!text)
+    git_fail(step, repo.path(), "blob " + version->id + " is missing");
+  return *text;
 }
 
 /// Writes `text` to `fd` completely.
@@ -163,8 +183,7 @@ void put_file(const std::string& workdir, const std::string& path,
   if (!version) {
     if (::unlink(full.c_str()) != 0 && errno != ENOENT)
       problem("cannot remove");
-    for (auto dir = fs::path{full}.parent_path();
-         dir.string().size() + 1 > workdir.size() && dir.string() + "/" != workdir;
+    for (auto dir = fs::path{full}.parent_path(); dir.string().size() >= workdir.size();
          dir = dir.parent_path())
       if (::rmdir(dir.c_str()) != 0)
         break; // not empty (or not ours to remove)
@@ -321,6 +340,9 @@ std::string git_port::branch_ref() const {
 
 std::string git_port::prepare() {
   repo_.reset();
+  for (const auto& path : settings_.paths)
+    if (!inside_worktree(path))
+      git_fail("prepare", settings_.repo, "synced path '" + path + "' is not inside the clone");
   auto repo = git_repo::open(settings_.repo, settings_.credentials);
   const auto dir = repo.gitdir() + "montana/";
   std::error_code ec;
@@ -361,6 +383,7 @@ std::string git_port::prepare() {
                                     : "removed " + std::to_string(removed) +
                                           " lock or temporary files of an interrupted step");
   }
+  step_mark mark{repo, "prepare", settings_.repo};
   if (auto aborted = repo.repair(); !aborted.empty())
     repaired.push_back(std::move(aborted));
   if (auto head = repo.head_branch(); head != branch_ref())
@@ -436,7 +459,7 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
     }
     if (working == base) { // the branch moved under an unchanged file: catch up
       replacements.push_back(
-          {path, file.entry, head_version, head_version ? *repo.blob(head_version->id) : ""});
+          {path, file.entry, head_version, content_of(repo, head_version, step)});
       record.bases[path] = working;
       continue;
     }
@@ -447,7 +470,8 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
     in.path = path;
     in.base = base ? repo.blob(*base) : std::nullopt;
     in.ours = text;
-    in.theirs = head_version ? repo.blob(head_version->id) : std::nullopt;
+    if (head_version)
+      in.theirs = content_of(repo, head_version, step);
     in.node = node_;
     in.utc = utc;
     auto merged = options_.resolve(in);
@@ -560,8 +584,7 @@ inhale_result git_port::inhale(const std::string& utc) {
       if (working == fresh) {
         record.bases[path] = fresh;
       } else if (working == base) {
-        put_file(workdir, path, version, version ? *repo.blob(version->id) : "", step,
-                 settings_.repo);
+        put_file(workdir, path, version, content_of(repo, version, step), step, settings_.repo);
         result.updated.push_back(path);
         record.bases[path] = fresh;
       } else {
@@ -578,16 +601,20 @@ inhale_result git_port::inhale(const std::string& utc) {
     std::stable_partition(wanted.begin(), wanted.end(),
                           [](const auto& item) { return !item.second; });
     for (const auto& [path, version] : wanted) {
+      if (!inside_worktree(path)) { // only a hostile tree holds such a path: never written
+        result.kept.push_back(path);
+        continue;
+      }
       const auto before = repo.file_at(reflected, path);
       const auto previous = repo.file_at(old, path);
       staged.push_back({path, {before, previous}, version});
       auto file = look(workdir + path, step, settings_.repo);
       if (holds(file.entry, version) && !file.blocked)
         continue;
-      const bool managed = !(version && version->mode == submodule_entry);
-      if (managed && !file.blocked && (holds(file.entry, before) || holds(file.entry, previous))) {
-        put_file(workdir, path, version, version ? *repo.blob(version->id) : "", step,
-                 settings_.repo);
+      const bool submodule = version && version->mode == submodule_entry; // not ours to check out
+      if (!submodule && !file.blocked &&
+          (holds(file.entry, before) || holds(file.entry, previous))) {
+        put_file(workdir, path, version, content_of(repo, version, step), step, settings_.repo);
         result.updated.push_back(path);
       } else {
         result.kept.push_back(path);

@@ -70,24 +70,6 @@ void check(int code, const std::string& operation, const std::string& repo) {
            last && last->message ? last->message : "libgit2 error " + std::to_string(code));
 }
 
-/// A path relative to the working tree that cannot escape it or touch `.git`.
-bool safe_relative(const std::string& path) {
-  if (path.empty() || path.front() == '/' || path.back() == '/' ||
-      path.find('\n') != std::string::npos)
-    return false;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    auto end = path.find('/', start);
-    if (end == std::string::npos)
-      end = path.size();
-    auto part = path.substr(start, end - start);
-    if (part.empty() || part == "." || part == ".." || part == ".git")
-      return false;
-    start = end + 1;
-  }
-  return true;
-}
-
 std::string hex(const git_oid& id) {
   char text[GIT_OID_HEXSZ + 1];
   git_oid_tostr(text, sizeof text, &id);
@@ -223,6 +205,23 @@ void git_fail(const std::string& operation, const std::string& repo, const std::
   while (!line.empty() && line.back() == ' ')
     line.pop_back();
   throw git_failure{line};
+}
+
+bool inside_worktree(const std::string& path) {
+  if (path.empty() || path.front() == '/' || path.back() == '/' ||
+      path.find('\n') != std::string::npos)
+    return false;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string::npos)
+      end = path.size();
+    auto part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == ".." || part == ".git")
+      return false;
+    start = end + 1;
+  }
+  return true;
 }
 
 void git_repo::repository_free::operator()(git_repository* repo) const noexcept {
@@ -417,7 +416,7 @@ std::optional<std::string> git_repo::commit(const std::optional<std::string>& pa
   if (parent_tree)
     check(git_index_read_tree(scratch.get(), parent_tree.get()), "commit", path_);
   for (const auto& change : changes) {
-    if (!safe_relative(change.path))
+    if (!inside_worktree(change.path))
       git_fail("commit", path_, "'" + change.path + "' is not a path inside the working tree");
     if (!change.entry) {
       check(git_index_remove_bypath(scratch.get(), change.path.c_str()), "commit " + change.path,
