@@ -211,6 +211,9 @@ struct inhale_result {
   /// Synced working files written while the breath ran: left as they are, merged by the
   /// next exhale.
   std::vector<std::string> deferred;
+  /// Other files the branch changed that were also changed locally: left as they are (the
+  /// local change wins; git shows the file as modified against the new version).
+  std::vector<std::string> kept;
 };
 
 /// Outcome of one push attempt.
@@ -347,7 +350,7 @@ typename Inspector::result_type inspect(Inspector& f, exhale_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, inhale_result& x) {
   return f(caf::meta::type_name("inhale_result"), x.replayed, x.conflicts, x.copies, x.updated,
-           x.deferred);
+           x.deferred, x.kept);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, push_result& x) {

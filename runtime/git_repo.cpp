@@ -1,11 +1,12 @@
 #include "runtime/git_repo.hpp"
 
+#include "runtime/git_credentials.hpp"
+
 #include <git2.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <string_view>
 #include <sys/stat.h>
@@ -45,6 +46,7 @@ using remote_ptr = git_ptr<git_remote, git_remote_free>;
 using revwalk_ptr = git_ptr<git_revwalk, git_revwalk_free>;
 using signature_ptr = git_ptr<git_signature, git_signature_free>;
 using tree_ptr = git_ptr<git_tree, git_tree_free>;
+using tree_entry_ptr = git_ptr<git_tree_entry, git_tree_entry_free>;
 
 /// Drops "user:secret@" from every URL in `text`: libgit2 messages may quote remote URLs.
 std::string without_credentials(std::string text) {
@@ -59,74 +61,101 @@ std::string without_credentials(std::string text) {
   return text;
 }
 
-/// Throws the last libgit2 error of this thread as one line.
-[[noreturn]] void fail(const std::string& operation, const std::string& repo,
-                       const std::string& reason) {
-  auto line = without_credentials("git " + operation + " [" + repo + "]: " + reason);
-  for (auto& c : line)
-    if (c == '\n' || c == '\r' || c == '\t')
-      c = ' ';
-  while (!line.empty() && line.back() == ' ')
-    line.pop_back();
-  throw git_failure{line};
-}
-
 /// Throws a `git_failure` when a libgit2 call returned an error code.
 void check(int code, const std::string& operation, const std::string& repo) {
   if (code >= 0)
     return;
   const git_error* last = git_error_last();
-  fail(operation, repo,
-       last && last->message ? last->message : "libgit2 error " + std::to_string(code));
+  git_fail(operation, repo,
+           last && last->message ? last->message : "libgit2 error " + std::to_string(code));
 }
 
-/// A path relative to the working tree that cannot escape it or touch `.git`.
-bool safe_relative(const std::string& path) {
-  if (path.empty() || path.front() == '/' || path.back() == '/')
-    return false;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    auto end = path.find('/', start);
-    if (end == std::string::npos)
-      end = path.size();
-    auto part = path.substr(start, end - start);
-    if (part.empty() || part == "." || part == ".." || part == ".git")
-      return false;
-    start = end + 1;
+std::string hex(const git_oid& id) {
+  char text[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(text, sizeof text, &id);
+  return text;
+}
+
+/// The object id spelled by `text`; throws naming the operation when it is not one.
+git_oid oid(const std::string& text, const std::string& operation, const std::string& repo) {
+  git_oid id;
+  if (text.size() != GIT_OID_HEXSZ || git_oid_fromstr(&id, text.c_str()) != 0)
+    git_fail(operation, repo, "'" + text + "' is not an object id");
+  return id;
+}
+
+/// Whether something (a file, a directory, a dangling link) exists at `path`.
+bool on_disk(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+/// `path` with "-<n>" before its extension (as `conflict_copy_path` spells extensions).
+std::string numbered(const std::string& path, int n) {
+  auto slash = path.rfind('/');
+  auto name_start = slash == std::string::npos ? 0 : slash + 1;
+  auto dot = path.rfind('.');
+  if (dot == std::string::npos || dot <= name_start)
+    return path + "-" + std::to_string(n);
+  return path.substr(0, dot) + "-" + std::to_string(n) + path.substr(dot);
+}
+
+/// `wanted`, or the first of its numbered variants `taken` says is free.
+template <class Taken>
+std::string unique_path(const std::string& wanted, Taken taken) {
+  auto candidate = wanted;
+  for (int n = 2; taken(candidate); ++n)
+    candidate = numbered(wanted, n);
+  return candidate;
+}
+
+/// What a fetch or push carries through libgit2's callbacks.
+struct remote_session {
+  explicit remote_session(const breath_credentials& credentials) : picker{credentials} {}
+  credential_picker picker;
+  /// A push refusal decided by the server ("<ref> <status>"); it arrives only through a callback.
+  std::string refusal;
+};
+
+/// libgit2's credentials callback: what the picker chooses, or "authentication refused".
+int acquire_credential(git_credential** out, const char*, const char* user_from_url,
+                       unsigned int allowed, void* payload) {
+  auto& picker = static_cast<remote_session*>(payload)->picker;
+  try {
+    auto answer = picker.pick(user_from_url ? user_from_url : "", allowed);
+    if (!answer) {
+      git_error_set_str(GIT_ERROR_NET, ("authentication refused: " + picker.refusal()).c_str());
+      return GIT_EAUTH;
+    }
+    switch (answer->type) {
+    case credential::kind::username:
+      return git_credential_username_new(out, answer->user.c_str());
+    case credential::kind::ssh_key:
+      return git_credential_ssh_key_new(out, answer->user.c_str(),
+                                        answer->public_key.empty() ? nullptr
+                                                                   : answer->public_key.c_str(),
+                                        answer->private_key.c_str(), nullptr);
+    case credential::kind::token:
+      return git_credential_userpass_plaintext_new(out, answer->user.c_str(),
+                                                   answer->token.c_str());
+    }
+  } catch (const std::exception& e) {
+    git_error_set_str(GIT_ERROR_NET, e.what());
   }
-  return true;
+  return GIT_EAUTH;
 }
 
-/// Index entry for the working-tree file `path`, stat taken before the content is hashed so
-/// that a write landing in between makes git re-hash instead of trusting a stale entry.
-git_index_entry workdir_entry(git_repository* repo, const std::string& workdir,
-                              const std::string& path, const struct stat& st,
-                              const std::string& repo_path) {
-  git_index_entry entry{};
-  entry.ctime.seconds = static_cast<int32_t>(st.st_ctim.tv_sec);
-  entry.ctime.nanoseconds = static_cast<uint32_t>(st.st_ctim.tv_nsec);
-  entry.mtime.seconds = static_cast<int32_t>(st.st_mtim.tv_sec);
-  entry.mtime.nanoseconds = static_cast<uint32_t>(st.st_mtim.tv_nsec);
-  entry.dev = static_cast<uint32_t>(st.st_dev);
-  entry.ino = static_cast<uint32_t>(st.st_ino);
-  entry.uid = st.st_uid;
-  entry.gid = st.st_gid;
-  entry.file_size = static_cast<uint32_t>(st.st_size);
-  if (S_ISLNK(st.st_mode))
-    entry.mode = GIT_FILEMODE_LINK;
-  else if (S_ISREG(st.st_mode))
-    entry.mode = (st.st_mode & S_IXUSR) ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB;
-  else
-    fail("commit", repo_path, "'" + workdir + path + "' is not a file");
-  check(git_blob_create_from_workdir(&entry.id, repo, path.c_str()), "commit " + path, repo_path);
-  entry.path = path.c_str();
-  return entry;
-}
-
-/// Credentials and progress hooks for a remote (none needed for local remotes yet).
-git_remote_callbacks remote_callbacks() {
+/// Credentials and push-status hooks for one fetch or push.
+git_remote_callbacks remote_callbacks(remote_session& session) {
   git_remote_callbacks callbacks;
   git_remote_init_callbacks(&callbacks, GIT_REMOTE_CALLBACKS_VERSION);
+  callbacks.credentials = acquire_credential;
+  callbacks.push_update_reference = [](const char* ref, const char* status, void* data) {
+    if (status)
+      static_cast<remote_session*>(data)->refusal = std::string{ref} + " " + status;
+    return 0;
+  };
+  callbacks.payload = &session;
   return callbacks;
 }
 
@@ -148,48 +177,76 @@ std::string read_state_file(const std::string& path) {
   return line;
 }
 
-/// One path left conflicted by a rebase step, copied out of the index before it changes.
-struct conflicted_path {
-  std::string path;
-  std::optional<git_oid> ancestor;
-  std::optional<git_oid> ours;   // libgit2's "ours" in a rebase: the upstream side
-  std::optional<git_oid> theirs; // libgit2's "theirs" in a rebase: the commit being replayed
-};
-
-/// `path` with "-<n>" before its extension (as `conflict_copy_path` spells extensions).
-std::string numbered(const std::string& path, int n) {
-  auto slash = path.rfind('/');
-  auto name_start = slash == std::string::npos ? 0 : slash + 1;
-  auto dot = path.rfind('.');
-  if (dot == std::string::npos || dot <= name_start)
-    return path + "-" + std::to_string(n);
-  return path.substr(0, dot) + "-" + std::to_string(n) + path.substr(dot);
+/// What an interrupted operation in `state` is called.
+std::string operation_name(int state) {
+  switch (state) {
+  case GIT_REPOSITORY_STATE_MERGE:
+    return "merge";
+  case GIT_REPOSITORY_STATE_REVERT:
+  case GIT_REPOSITORY_STATE_REVERT_SEQUENCE:
+    return "revert";
+  case GIT_REPOSITORY_STATE_CHERRYPICK:
+  case GIT_REPOSITORY_STATE_CHERRYPICK_SEQUENCE:
+    return "cherry-pick";
+  case GIT_REPOSITORY_STATE_APPLY_MAILBOX:
+    return "git am";
+  default:
+    return "rebase";
+  }
 }
 
 } // namespace
+
+void git_fail(const std::string& operation, const std::string& repo, const std::string& reason) {
+  auto line = without_credentials("git " + operation + " [" + repo + "]: " + reason);
+  for (auto& c : line)
+    if (c == '\n' || c == '\r' || c == '\t')
+      c = ' ';
+  while (!line.empty() && line.back() == ' ')
+    line.pop_back();
+  throw git_failure{line};
+}
+
+bool inside_worktree(const std::string& path) {
+  if (path.empty() || path.front() == '/' || path.back() == '/' ||
+      path.find('\n') != std::string::npos)
+    return false;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string::npos)
+      end = path.size();
+    auto part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == ".." || part == ".git")
+      return false;
+    start = end + 1;
+  }
+  return true;
+}
 
 void git_repo::repository_free::operator()(git_repository* repo) const noexcept {
   git_repository_free(repo);
 }
 
-git_repo::git_repo(std::unique_ptr<git_repository, repository_free> repo, std::string path)
-    : repo_{std::move(repo)}, path_{std::move(path)} {}
+git_repo::git_repo(std::unique_ptr<git_repository, repository_free> repo, std::string path,
+                   breath_credentials credentials)
+    : repo_{std::move(repo)}, path_{std::move(path)}, credentials_{std::move(credentials)} {}
 
 git_repo::git_repo(git_repo&&) noexcept = default;
 git_repo& git_repo::operator=(git_repo&&) noexcept = default;
 git_repo::~git_repo() = default;
 
-git_repo git_repo::open(const std::string& path) {
+git_repo git_repo::open(const std::string& path, breath_credentials credentials) {
   ensure_libgit2();
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
-    fail("open", path, std::strerror(errno));
+    git_fail("open", path, std::strerror(errno));
   git_repository* raw = nullptr;
   check(git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr), "open",
         path);
   std::unique_ptr<git_repository, repository_free> repo{raw};
   if (git_repository_is_bare(repo.get()))
-    fail("open", path, "a bare repository has no working tree");
+    git_fail("open", path, "a bare repository has no working tree");
   // Opening only checks that the layout exists; read HEAD, its commit and the index now so a
   // corrupt clone is reported here, once, and not by whichever operation trips over it first.
   git_reference* head_raw = nullptr;
@@ -197,7 +254,7 @@ git_repo git_repo::open(const std::string& path) {
   reference_ptr head{head_raw};
   if (git_reference_type(head.get()) == GIT_REFERENCE_SYMBOLIC &&
       !std::string_view{git_reference_symbolic_target(head.get())}.starts_with("refs/heads/"))
-    fail("open", path, "HEAD does not name a branch or a commit");
+    git_fail("open", path, "HEAD does not name a branch or a commit");
   if (!git_repository_head_unborn(repo.get())) {
     git_oid id;
     check(git_reference_name_to_id(&id, repo.get(), "HEAD"), "open", path);
@@ -208,54 +265,169 @@ git_repo git_repo::open(const std::string& path) {
   git_index* index_raw = nullptr;
   check(git_repository_index(&index_raw, repo.get()), "open", path);
   index_ptr index{index_raw};
-  return git_repo{std::move(repo), path};
+  return git_repo{std::move(repo), path, std::move(credentials)};
 }
 
-std::optional<std::string> git_repo::commit_paths(const std::vector<std::string>& paths,
-                                                  const std::string& message,
-                                                  const std::string& author_name,
-                                                  const std::string& author_email) {
+std::string git_repo::workdir() const {
+  return git_repository_workdir(repo_.get());
+}
+
+std::string git_repo::gitdir() const {
+  return git_repository_path(repo_.get());
+}
+
+std::string git_repo::commondir() const {
+  return git_repository_commondir(repo_.get());
+}
+
+std::string git_repo::head_branch() {
   auto* repo = repo_.get();
-  if (git_repository_state(repo) != GIT_REPOSITORY_STATE_NONE)
-    fail("commit", path_, "a rebase or merge is in progress (repair first)");
-  if (git_repository_head_detached(repo) == 1)
-    fail("commit", path_, "HEAD is detached, not on a branch");
-  const std::string workdir = git_repository_workdir(repo);
-  // The new tree is HEAD's tree plus the listed paths, built in an in-memory index: whatever
-  // is staged in the clone's own index stays out of the commit.
-  commit_ptr parent;
-  tree_ptr parent_tree;
-  if (!git_repository_head_unborn(repo)) {
-    git_oid head_id;
-    check(git_reference_name_to_id(&head_id, repo, "HEAD"), "commit", path_);
-    git_commit* raw = nullptr;
-    check(git_commit_lookup(&raw, repo, &head_id), "commit", path_);
-    parent.reset(raw);
+  if (auto state = git_repository_state(repo); state != GIT_REPOSITORY_STATE_NONE)
+    git_fail("check HEAD", path_, "a " + operation_name(state) + " is in progress (repair first)");
+  git_reference* raw = nullptr;
+  check(git_reference_lookup(&raw, repo, "HEAD"), "check HEAD", path_);
+  reference_ptr head{raw};
+  if (git_reference_type(head.get()) != GIT_REFERENCE_SYMBOLIC)
+    git_fail("check HEAD", path_, "HEAD is detached, not on a branch");
+  return git_reference_symbolic_target(head.get());
+}
+
+std::optional<std::string> git_repo::tip(const std::string& ref) {
+  git_oid id;
+  auto code = git_reference_name_to_id(&id, repo_.get(), ref.c_str());
+  if (code == GIT_ENOTFOUND)
+    return std::nullopt;
+  check(code, "resolve " + ref, path_);
+  return hex(id);
+}
+
+bool git_repo::has_commit(const std::string& id) {
+  git_oid parsed;
+  if (id.size() != GIT_OID_HEXSZ || git_oid_fromstr(&parsed, id.c_str()) != 0)
+    return false;
+  git_commit* raw = nullptr;
+  if (git_commit_lookup(&raw, repo_.get(), &parsed) != 0)
+    return false;
+  git_commit_free(raw);
+  return true;
+}
+
+std::optional<file_entry> git_repo::file_at(const std::optional<std::string>& commit,
+                                            const std::string& path) {
+  if (!commit)
+    return std::nullopt;
+  const auto operation = "read " + path + " at " + commit->substr(0, 12);
+  auto id = oid(*commit, operation, path_);
+  git_commit* commit_raw = nullptr;
+  check(git_commit_lookup(&commit_raw, repo_.get(), &id), operation, path_);
+  commit_ptr found{commit_raw};
+  git_tree* tree_raw = nullptr;
+  check(git_commit_tree(&tree_raw, found.get()), operation, path_);
+  tree_ptr tree{tree_raw};
+  git_tree_entry* entry_raw = nullptr;
+  auto code = git_tree_entry_bypath(&entry_raw, tree.get(), path.c_str());
+  if (code == GIT_ENOTFOUND)
+    return std::nullopt;
+  check(code, operation, path_);
+  tree_entry_ptr entry{entry_raw};
+  if (git_tree_entry_type(entry.get()) == GIT_OBJECT_TREE)
+    return std::nullopt; // a directory, not a file
+  return file_entry{hex(*git_tree_entry_id(entry.get())),
+                    static_cast<uint32_t>(git_tree_entry_filemode(entry.get()))};
+}
+
+std::vector<std::string> git_repo::changed_paths(const std::optional<std::string>& from,
+                                                 const std::string& to) {
+  const auto operation = "compare trees";
+  auto* repo = repo_.get();
+  auto tree_of = [&](const std::string& commit) {
+    auto id = oid(commit, operation, path_);
+    git_commit* commit_raw = nullptr;
+    check(git_commit_lookup(&commit_raw, repo, &id), operation, path_);
+    commit_ptr found{commit_raw};
     git_tree* tree_raw = nullptr;
-    check(git_commit_tree(&tree_raw, parent.get()), "commit", path_);
+    check(git_commit_tree(&tree_raw, found.get()), operation, path_);
+    return tree_ptr{tree_raw};
+  };
+  tree_ptr old_tree = from ? tree_of(*from) : nullptr;
+  tree_ptr new_tree = tree_of(to);
+  git_diff* raw = nullptr;
+  check(git_diff_tree_to_tree(&raw, repo, old_tree.get(), new_tree.get(), nullptr), operation,
+        path_);
+  diff_ptr diff{raw};
+  std::vector<std::string> paths;
+  for (std::size_t i = 0; i < git_diff_num_deltas(diff.get()); ++i) {
+    auto* delta = git_diff_get_delta(diff.get(), i);
+    paths.emplace_back(delta->old_file.path);
+    paths.emplace_back(delta->new_file.path);
+  }
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  return paths;
+}
+
+std::optional<std::string> git_repo::blob(const std::string& id) {
+  auto parsed = oid(id, "read blob", path_);
+  git_blob* raw = nullptr;
+  auto code = git_blob_lookup(&raw, repo_.get(), &parsed);
+  if (code == GIT_ENOTFOUND)
+    return std::nullopt;
+  check(code, "read blob " + id, path_);
+  blob_ptr found{raw};
+  return std::string{static_cast<const char*>(git_blob_rawcontent(found.get())),
+                     static_cast<std::size_t>(git_blob_rawsize(found.get()))};
+}
+
+std::string git_repo::write_blob(const std::string& text) {
+  git_oid id;
+  check(git_blob_create_from_buffer(&id, repo_.get(), text.data(), text.size()), "write blob",
+        path_);
+  return hex(id);
+}
+
+std::string git_repo::blob_id(const std::string& text) {
+  ensure_libgit2();
+  git_oid id;
+  check(git_odb_hash(&id, text.data(), text.size(), GIT_OBJECT_BLOB), "hash", "-");
+  return hex(id);
+}
+
+std::optional<std::string> git_repo::commit(const std::optional<std::string>& parent,
+                                            const std::vector<file_change>& changes,
+                                            const std::string& message,
+                                            const std::string& author_name,
+                                            const std::string& author_email) {
+  auto* repo = repo_.get();
+  commit_ptr parent_commit;
+  tree_ptr parent_tree;
+  if (parent) {
+    auto id = oid(*parent, "commit", path_);
+    git_commit* raw = nullptr;
+    check(git_commit_lookup(&raw, repo, &id), "commit", path_);
+    parent_commit.reset(raw);
+    git_tree* tree_raw = nullptr;
+    check(git_commit_tree(&tree_raw, parent_commit.get()), "commit", path_);
     parent_tree.reset(tree_raw);
   }
+  // The tree is built in a scratch index: the clone's own index (what the user staged) stays out.
   git_index* scratch_raw = nullptr;
   check(git_index_new(&scratch_raw), "commit", path_);
   index_ptr scratch{scratch_raw};
   if (parent_tree)
     check(git_index_read_tree(scratch.get(), parent_tree.get()), "commit", path_);
-  std::vector<std::optional<git_index_entry>> entries; // nullopt: deleted
-  entries.reserve(paths.size());
-  for (const auto& path : paths) {
-    if (!safe_relative(path))
-      fail("commit", path_, "'" + path + "' is not a path inside the working tree");
-    struct stat st {};
-    if (::lstat((workdir + path).c_str(), &st) != 0) {
-      if (errno != ENOENT && errno != ENOTDIR)
-        fail("commit", path_, "'" + path + "': " + std::strerror(errno));
-      check(git_index_remove_bypath(scratch.get(), path.c_str()), "commit " + path, path_);
-      entries.emplace_back(std::nullopt);
+  for (const auto& change : changes) {
+    if (!inside_worktree(change.path))
+      git_fail("commit", path_, "'" + change.path + "' is not a path inside the working tree");
+    if (!change.entry) {
+      check(git_index_remove_bypath(scratch.get(), change.path.c_str()), "commit " + change.path,
+            path_);
       continue;
     }
-    auto entry = workdir_entry(repo, workdir, path, st, path_);
-    check(git_index_add(scratch.get(), &entry), "commit " + path, path_);
-    entries.emplace_back(entry);
+    git_index_entry entry{};
+    entry.mode = change.entry->mode;
+    entry.id = oid(change.entry->id, "commit " + change.path, path_);
+    entry.path = change.path.c_str();
+    check(git_index_add(scratch.get(), &entry), "commit " + change.path, path_);
   }
   git_oid tree_id;
   check(git_index_write_tree_to(&tree_id, scratch.get(), repo), "commit", path_);
@@ -268,27 +440,219 @@ std::optional<std::string> git_repo::commit_paths(const std::vector<std::string>
   git_signature* author_raw = nullptr;
   check(git_signature_now(&author_raw, author_name.c_str(), author_email.c_str()), "commit", path_);
   signature_ptr author{author_raw};
-  const git_commit* parents[] = {parent.get()};
+  const git_commit* parents[] = {parent_commit.get()};
   git_oid commit_id;
-  check(git_commit_create(&commit_id, repo, "HEAD", author.get(), author.get(), nullptr,
+  check(git_commit_create(&commit_id, repo, nullptr, author.get(), author.get(), nullptr,
                           message.c_str(), tree.get(), parent ? 1 : 0, parents),
         "commit", path_);
-  // The clone's index now agrees with the commit for the listed paths (and only those), so
-  // `git status` does not show them as reverted.
-  git_index* index_raw = nullptr;
-  check(git_repository_index(&index_raw, repo), "commit: update index", path_);
-  index_ptr index{index_raw};
-  check(git_index_read(index.get(), 0), "commit: update index", path_);
-  for (std::size_t i = 0; i < paths.size(); ++i) {
-    if (entries[i])
-      check(git_index_add(index.get(), &*entries[i]), "commit: update index", path_);
-    else
-      check(git_index_remove_bypath(index.get(), paths[i].c_str()), "commit: update index", path_);
+  return hex(commit_id);
+}
+
+bool git_repo::move_branch(const std::string& branch, const std::string& to,
+                           const std::optional<std::string>& from, const std::string& why) {
+  const auto operation = "move " + branch;
+  auto to_id = oid(to, operation, path_);
+  git_reference* raw = nullptr;
+  int code;
+  if (from) {
+    auto from_id = oid(*from, operation, path_);
+    code = git_reference_create_matching(&raw, repo_.get(), branch.c_str(), &to_id, 1, &from_id,
+                                         why.c_str());
+  } else {
+    code = git_reference_create(&raw, repo_.get(), branch.c_str(), &to_id, 0, why.c_str());
   }
-  check(git_index_write(index.get()), "commit: update index", path_);
-  char hex[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(hex, sizeof hex, &commit_id);
-  return std::string{hex};
+  if (code == GIT_EMODIFIED || code == GIT_EEXISTS)
+    return false;
+  check(code, operation, path_);
+  reference_ptr moved{raw};
+  return true;
+}
+
+void git_repo::restage(const std::vector<index_change>& changes) {
+  const auto operation = "update index";
+  git_index* raw = nullptr;
+  check(git_repository_index(&raw, repo_.get()), operation, path_);
+  index_ptr index{raw};
+  check(git_index_read(index.get(), 1), operation, path_);
+  bool changed = false;
+  for (const auto& change : changes) {
+    std::optional<file_entry> current;
+    if (auto* entry = git_index_get_bypath(index.get(), change.path.c_str(), 0))
+      current = file_entry{hex(entry->id), entry->mode};
+    if (current == change.to ||
+        (!change.from.empty() &&
+         std::find(change.from.begin(), change.from.end(), current) == change.from.end()))
+      continue;
+    if (change.to) {
+      git_index_entry entry{};
+      entry.mode = change.to->mode;
+      entry.id = oid(change.to->id, operation, path_);
+      entry.path = change.path.c_str();
+      check(git_index_add(index.get(), &entry), operation + (" " + change.path), path_);
+    } else {
+      check(git_index_remove(index.get(), change.path.c_str(), 0), operation, path_);
+    }
+    changed = true;
+  }
+  if (changed)
+    check(git_index_write(index.get()), operation, path_);
+}
+
+std::string git_repo::free_path(const std::string& wanted,
+                                const std::optional<std::string>& commit) {
+  const auto workdir = this->workdir();
+  return unique_path(wanted, [&](const std::string& path) {
+    return file_at(commit, path).has_value() || on_disk(workdir + path);
+  });
+}
+
+rebase_result git_repo::rebase(const std::string& local, const std::string& onto,
+                               const std::vector<std::string>& merged_paths,
+                               const std::string& node, const std::string& utc,
+                               const resolver& resolve) {
+  const auto operation = "rebase";
+  auto* repo = repo_.get();
+  rebase_result result;
+  auto local_id = oid(local, operation, path_);
+  auto onto_id = oid(onto, operation, path_);
+  if (git_oid_equal(&local_id, &onto_id) ||
+      git_graph_descendant_of(repo, &local_id, &onto_id) == 1) {
+    result.tip = local; // already on top of `onto`
+    return result;
+  }
+  if (git_graph_descendant_of(repo, &onto_id, &local_id) == 1) {
+    result.tip = onto; // nothing of ours to replay
+    return result;
+  }
+  git_annotated_commit* raw = nullptr;
+  check(git_annotated_commit_lookup(&raw, repo, &local_id), operation, path_);
+  annotated_ptr local_commit{raw};
+  check(git_annotated_commit_lookup(&raw, repo, &onto_id), operation, path_);
+  annotated_ptr onto_commit{raw};
+  git_rebase_options options;
+  git_rebase_options_init(&options, GIT_REBASE_OPTIONS_VERSION);
+  options.inmemory = 1;
+  git_rebase* rebase_raw = nullptr;
+  check(
+      git_rebase_init(&rebase_raw, repo, local_commit.get(), onto_commit.get(), nullptr, &options),
+      operation, path_);
+  rebase_ptr rebase{rebase_raw};
+  const auto workdir = this->workdir();
+  result.tip = onto;
+
+  auto text_of = [&](const std::optional<file_entry>& entry) -> std::optional<std::string> {
+    if (!entry)
+      return std::nullopt;
+    auto text = blob(entry->id);
+    if (!text)
+      git_fail(operation, path_, "blob " + entry->id + " is missing");
+    return text;
+  };
+  git_rebase_operation* step = nullptr;
+  int code;
+  while ((code = git_rebase_next(&step, rebase.get())) == 0) {
+    const auto replayed = hex(step->id);
+    git_commit* original_raw = nullptr;
+    check(git_commit_lookup(&original_raw, repo, &step->id), operation, path_);
+    commit_ptr original{original_raw};
+    std::optional<std::string> parent;
+    if (git_commit_parentcount(original.get()) > 0)
+      parent = hex(*git_commit_parent_id(original.get(), 0));
+    git_index* index_raw = nullptr;
+    check(git_rebase_inmemory_index(&index_raw, rebase.get()), operation, path_);
+    index_ptr index{index_raw};
+
+    // Conflicted paths, then paths of `merged_paths` libgit2 merged as text although both
+    // sides changed them: all go through the resolver.
+    std::vector<std::string> to_resolve;
+    {
+      git_index_conflict_iterator* it_raw = nullptr;
+      check(git_index_conflict_iterator_new(&it_raw, index.get()), operation, path_);
+      iterator_ptr it{it_raw};
+      const git_index_entry *ancestor, *ours, *theirs;
+      while ((code = git_index_conflict_next(&ancestor, &ours, &theirs, it.get())) == 0)
+        for (auto* entry : {ancestor, ours, theirs})
+          if (entry) {
+            to_resolve.emplace_back(entry->path);
+            break;
+          }
+      if (code != GIT_ITEROVER)
+        check(code, operation, path_);
+    }
+    for (const auto& path : merged_paths) {
+      auto base = file_at(parent, path);
+      auto ours = file_at(replayed, path);
+      auto theirs = file_at(result.tip, path);
+      if (ours != base && theirs != base && ours != theirs &&
+          std::find(to_resolve.begin(), to_resolve.end(), path) == to_resolve.end())
+        to_resolve.push_back(path);
+    }
+    for (const auto& path : to_resolve) {
+      const auto path_operation = std::string{operation} + " " + path;
+      auto ours = file_at(replayed, path);
+      auto theirs = file_at(result.tip, path);
+      merge_input in;
+      in.path = path;
+      in.base = text_of(file_at(parent, path));
+      in.ours = text_of(ours);
+      in.theirs = text_of(theirs);
+      in.node = node;
+      in.utc = utc;
+      merge_result merged;
+      try {
+        merged = resolve(in);
+      } catch (const git_failure&) {
+        throw;
+      } catch (const std::exception& e) {
+        git_fail(path_operation, path_, e.what());
+      }
+      auto removed = git_index_conflict_remove(index.get(), path.c_str());
+      if (removed != GIT_ENOTFOUND)
+        check(removed, path_operation, path_);
+      auto put = [&](const std::string& at, const std::string& text, uint32_t mode) {
+        git_index_entry entry{};
+        entry.mode = mode;
+        entry.id = oid(write_blob(text), path_operation, path_);
+        entry.path = at.c_str();
+        check(git_index_add(index.get(), &entry), path_operation, path_);
+      };
+      if (merged.text) {
+        put(path, *merged.text, ours ? ours->mode : theirs ? theirs->mode : regular_file);
+      } else {
+        removed = git_index_remove(index.get(), path.c_str(), 0);
+        if (removed != GIT_ENOTFOUND)
+          check(removed, path_operation, path_);
+      }
+      if (merged.copy) {
+        auto copy = unique_path(merged.copy->path, [&](const std::string& candidate) {
+          return git_index_get_bypath(index.get(), candidate.c_str(), 0) != nullptr ||
+                 on_disk(workdir + candidate);
+        });
+        put(copy, merged.copy->content, regular_file);
+        result.copies.push_back(copy);
+      }
+      if (std::find(result.conflicts.begin(), result.conflicts.end(), path) ==
+          result.conflicts.end())
+        result.conflicts.push_back(path);
+    }
+    if (git_index_has_conflicts(index.get()))
+      git_fail(operation, path_, "conflicts remain after resolving");
+    // The replayed commit keeps its author and message; its committer is the author, now.
+    const git_signature* author = git_commit_author(original.get());
+    git_signature* committer_raw = nullptr;
+    check(git_signature_now(&committer_raw, author->name, author->email), operation, path_);
+    signature_ptr committer{committer_raw};
+    git_oid id;
+    code = git_rebase_commit(&id, rebase.get(), nullptr, committer.get(), nullptr, nullptr);
+    if (code == GIT_EAPPLIED)
+      continue; // `onto` has this change already
+    check(code, operation, path_);
+    result.tip = hex(id);
+    ++result.replayed;
+  }
+  if (code != GIT_ITEROVER)
+    check(code, operation, path_);
+  return result;
 }
 
 void git_repo::fetch(const std::string& remote, const std::string& branch) {
@@ -299,9 +663,10 @@ void git_repo::fetch(const std::string& remote, const std::string& branch) {
   auto spec = "+refs/heads/" + branch + ":refs/remotes/" + remote + "/" + branch;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};
+  remote_session session{credentials_};
   git_fetch_options options;
   git_fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
-  options.callbacks = remote_callbacks();
+  options.callbacks = remote_callbacks(session);
   check(git_remote_fetch(origin.get(), &refspecs, &options, nullptr), operation, path_);
 }
 
@@ -313,26 +678,19 @@ bool git_repo::push(const std::string& remote, const std::string& branch) {
   auto spec = "refs/heads/" + branch + ":refs/heads/" + branch;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};
+  remote_session session{credentials_};
   git_push_options options;
   git_push_options_init(&options, GIT_PUSH_OPTIONS_VERSION);
-  options.callbacks = remote_callbacks();
-  // A refusal decided by the server only arrives here, not as an error code.
-  std::string refusal;
-  options.callbacks.payload = &refusal;
-  options.callbacks.push_update_reference = [](const char* ref, const char* status, void* data) {
-    if (status)
-      *static_cast<std::string*>(data) = std::string{ref} + " " + status;
-    return 0;
-  };
+  options.callbacks = remote_callbacks(session);
   auto code = git_remote_push(origin.get(), &refspecs, &options);
   if (code == GIT_ENONFASTFORWARD)
     return false;
   check(code, operation, path_);
-  if (refusal.empty())
+  if (session.refusal.empty())
     return true;
-  if (non_fast_forward(refusal))
+  if (non_fast_forward(session.refusal))
     return false;
-  fail(operation, path_, "refused: " + refusal);
+  git_fail(operation, path_, "refused: " + session.refusal);
 }
 
 std::pair<std::size_t, std::size_t> git_repo::distance(const std::string& remote,
@@ -380,7 +738,7 @@ std::size_t git_repo::behind(const std::string& remote, const std::string& branc
   return distance(remote, branch).second;
 }
 
-bool git_repo::repair() {
+std::string git_repo::repair() {
   auto* repo = repo_.get();
   const std::string gitdir = git_repository_path(repo);
   auto state = git_repository_state(repo);
@@ -389,9 +747,9 @@ bool git_repo::repair() {
   index_ptr index{index_raw};
   check(git_index_read(index.get(), 0), "repair", path_);
   if (state == GIT_REPOSITORY_STATE_NONE && !git_index_has_conflicts(index.get()))
-    return false;
+    return {};
   if (state == GIT_REPOSITORY_STATE_BISECT)
-    fail("repair", path_, "a bisect is in progress (end it with git bisect reset)");
+    git_fail("repair", path_, "a bisect is in progress (end it with git bisect reset)");
   const bool rebasing = state == GIT_REPOSITORY_STATE_REBASE ||
                         state == GIT_REPOSITORY_STATE_REBASE_INTERACTIVE ||
                         state == GIT_REPOSITORY_STATE_REBASE_MERGE ||
@@ -413,7 +771,7 @@ bool git_repo::repair() {
       auto orig_head = read_state_file(dir + "orig-head");
       git_oid id;
       if (git_oid_fromstr(&id, orig_head.c_str()) != 0)
-        fail("repair", path_, "rebase state without a valid orig-head in " + dir);
+        git_fail("repair", path_, "rebase state without a valid orig-head in " + dir);
       git_commit* commit_raw = nullptr;
       check(git_commit_lookup(&commit_raw, repo, &id), "repair: abort rebase", path_);
       commit_ptr commit{commit_raw};
@@ -481,189 +839,9 @@ bool git_repo::repair() {
   }
   check(git_repository_state_cleanup(repo), "repair: clean state", path_);
   if (git_repository_head_detached(repo) == 1)
-    fail("repair", path_, "HEAD is still detached after aborting");
-  return true;
-}
-
-rebase_result git_repo::rebase(const std::string& remote, const std::string& branch,
-                               const std::string& node, const std::string& utc,
-                               const resolver& resolve) {
-  const auto operation = "rebase on " + remote + "/" + branch;
-  auto* repo = repo_.get();
-  if (git_repository_state(repo) != GIT_REPOSITORY_STATE_NONE)
-    fail(operation, path_, "a rebase or merge is in progress (repair first)");
-  if (git_repository_head_detached(repo) == 1)
-    fail(operation, path_, "HEAD is detached, not on a branch");
-  if (git_repository_head_unborn(repo) == 1)
-    fail(operation, path_, "the current branch has no commit yet");
-  rebase_result result;
-  git_oid local;
-  check(git_reference_name_to_id(&local, repo, "HEAD"), operation, path_);
-  git_reference* upstream_raw = nullptr;
-  auto code =
-      git_reference_lookup(&upstream_raw, repo, ("refs/remotes/" + remote + "/" + branch).c_str());
-  if (code == GIT_ENOTFOUND)
-    return result; // nothing on the remote yet: nothing to rebase onto
-  check(code, operation, path_);
-  reference_ptr upstream_ref{upstream_raw};
-  const git_oid* upstream_id = git_reference_target(upstream_ref.get());
-  if (!upstream_id)
-    fail(operation, path_, "the remote-tracking branch is not a direct reference");
-  if (git_oid_equal(&local, upstream_id) || git_graph_descendant_of(repo, &local, upstream_id) == 1)
-    return result; // already on top of the remote branch
-  git_annotated_commit* upstream_raw_commit = nullptr;
-  check(git_annotated_commit_from_ref(&upstream_raw_commit, repo, upstream_ref.get()), operation,
-        path_);
-  annotated_ptr upstream{upstream_raw_commit};
-  const std::string workdir = git_repository_workdir(repo);
-
-  git_rebase_options options;
-  git_rebase_options_init(&options, GIT_REBASE_OPTIONS_VERSION);
-  git_rebase* rebase_raw = nullptr;
-  code = git_rebase_init(&rebase_raw, repo, nullptr, upstream.get(), nullptr, &options);
-  if (code < 0 && git_repository_state(repo) != GIT_REPOSITORY_STATE_NONE) {
-    const git_error* last = git_error_last();
-    std::string reason = last && last->message ? last->message : "libgit2 error";
-    repair(); // a half-started rebase: undo it before reporting
-    fail(operation, path_, reason);
-  }
-  check(code, operation, path_);
-  rebase_ptr rebase{rebase_raw};
-
-  auto blob_text = [&](const std::optional<git_oid>& id) -> std::optional<std::string> {
-    if (!id)
-      return std::nullopt;
-    git_blob* raw = nullptr;
-    check(git_blob_lookup(&raw, repo, &*id), operation, path_);
-    blob_ptr blob{raw};
-    return std::string{static_cast<const char*>(git_blob_rawcontent(blob.get())),
-                       static_cast<std::size_t>(git_blob_rawsize(blob.get()))};
-  };
-  auto write = [&](const std::string& path, const std::string& text) {
-    if (!safe_relative(path))
-      fail(operation, path_, "'" + path + "' is not a path inside the working tree");
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path{workdir + path}.parent_path(), ec);
-    std::ofstream out{workdir + path, std::ios::binary | std::ios::trunc};
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.close();
-    if (!out)
-      fail(operation, path_, "cannot write '" + path + "'");
-  };
-
-  try {
-    git_rebase_operation* step = nullptr;
-    while ((code = git_rebase_next(&step, rebase.get())) == 0) {
-      const auto step_operation = operation + ": replay";
-      git_index* index_raw = nullptr;
-      check(git_repository_index(&index_raw, repo), step_operation, path_);
-      index_ptr index{index_raw};
-      if (git_index_has_conflicts(index.get())) {
-        std::vector<conflicted_path> conflicted;
-        {
-          git_index_conflict_iterator* it_raw = nullptr;
-          check(git_index_conflict_iterator_new(&it_raw, index.get()), step_operation, path_);
-          iterator_ptr it{it_raw};
-          const git_index_entry *ancestor, *ours, *theirs;
-          while ((code = git_index_conflict_next(&ancestor, &ours, &theirs, it.get())) == 0) {
-            conflicted_path entry;
-            for (auto* e : {ancestor, ours, theirs})
-              if (e && entry.path.empty())
-                entry.path = e->path;
-            if (ancestor)
-              entry.ancestor = ancestor->id;
-            if (ours)
-              entry.ours = ours->id;
-            if (theirs)
-              entry.theirs = theirs->id;
-            conflicted.push_back(std::move(entry));
-          }
-          if (code != GIT_ITEROVER)
-            check(code, step_operation, path_);
-        }
-        for (const auto& conflict : conflicted) {
-          merge_input in;
-          in.path = conflict.path;
-          in.base = blob_text(conflict.ancestor);
-          in.ours = blob_text(conflict.theirs); // the local commit being replayed
-          in.theirs = blob_text(conflict.ours); // the remote branch we rebase onto
-          in.node = node;
-          in.utc = utc;
-          merge_result merged = resolve(in);
-          if (merged.text) {
-            write(conflict.path, *merged.text);
-            check(git_index_add_bypath(index.get(), conflict.path.c_str()),
-                  step_operation + " " + conflict.path, path_);
-          } else {
-            std::error_code ec;
-            std::filesystem::remove(workdir + conflict.path, ec);
-            if (ec)
-              fail(step_operation, path_, "cannot remove '" + conflict.path + "': " + ec.message());
-            check(git_index_remove_bypath(index.get(), conflict.path.c_str()),
-                  step_operation + " " + conflict.path, path_);
-          }
-          if (merged.copy) {
-            auto copy_path = merged.copy->path;
-            for (int n = 2; std::filesystem::exists(workdir + copy_path) ||
-                            git_index_get_bypath(index.get(), copy_path.c_str(), 0);
-                 ++n)
-              copy_path = numbered(merged.copy->path, n);
-            write(copy_path, merged.copy->content);
-            check(git_index_add_bypath(index.get(), copy_path.c_str()),
-                  step_operation + " " + copy_path, path_);
-            result.copies.push_back(copy_path);
-          }
-          if (std::find(result.conflicts.begin(), result.conflicts.end(), conflict.path) ==
-              result.conflicts.end())
-            result.conflicts.push_back(conflict.path);
-        }
-        check(git_index_write(index.get()), step_operation, path_);
-        if (git_index_has_conflicts(index.get()))
-          fail(step_operation, path_, "conflicts remain after resolving");
-      }
-      // The replayed commit keeps its author; its committer is the same identity, now.
-      git_commit* original_raw = nullptr;
-      check(git_commit_lookup(&original_raw, repo, &step->id), step_operation, path_);
-      commit_ptr original{original_raw};
-      const git_signature* author = git_commit_author(original.get());
-      git_signature* committer_raw = nullptr;
-      check(git_signature_now(&committer_raw, author->name, author->email), step_operation, path_);
-      signature_ptr committer{committer_raw};
-      git_oid id;
-      code = git_rebase_commit(&id, rebase.get(), nullptr, committer.get(), nullptr, nullptr);
-      if (code == GIT_EAPPLIED)
-        continue; // the remote has this change already
-      check(code, step_operation, path_);
-      ++result.replayed;
-    }
-    if (code != GIT_ITEROVER)
-      check(code, operation, path_);
-    check(git_rebase_finish(rebase.get(), nullptr), operation + ": finish", path_);
-  } catch (...) {
-    // Never leave the clone mid-rebase: back to the local commits, then report.
-    std::string reason = "unknown exception";
-    bool from_git = false;
-    try {
-      throw;
-    } catch (const git_failure& e) {
-      reason = e.what();
-      from_git = true;
-    } catch (const std::exception& e) {
-      reason = e.what();
-    } catch (...) {
-    }
-    if (git_rebase_abort(rebase.get()) < 0) {
-      try {
-        repair();
-      } catch (const std::exception& second) {
-        reason += "; abort failed too: " + std::string{second.what()};
-      }
-    }
-    if (from_git)
-      throw git_failure{reason};
-    fail(operation, path_, "aborted: " + reason);
-  }
-  return result;
+    git_fail("repair", path_, "HEAD is still detached after aborting");
+  return state == GIT_REPOSITORY_STATE_NONE ? "cleared conflicts left in the index"
+                                            : "aborted an interrupted " + operation_name(state);
 }
 
 } // namespace montana

@@ -1,0 +1,647 @@
+#include "runtime/git_port.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace montana {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Suffix of the temporary file a replacement writes next to its target.
+constexpr std::string_view temp_suffix = ".montana-tmp";
+
+/// `<dir>/.<name>.montana-tmp` for the working file `full`.
+std::string temp_path(const std::string& full) {
+  auto slash = full.rfind('/');
+  return full.substr(0, slash + 1) + "." + full.substr(slash + 1) + std::string{temp_suffix};
+}
+
+/// The sync record (see git_port.hpp): the tip the working tree was brought up to date with,
+/// and per synced path its base blob (nullopt: the file did not exist).
+struct sync_record {
+  std::optional<std::string> tip;
+  std::map<std::string, std::optional<std::string>> bases;
+  bool operator==(const sync_record&) const = default;
+};
+
+constexpr std::string_view record_header = "montana synced 1";
+
+/// Reads the record at `path`: nullopt when there is none; throws `std::invalid_argument` when
+/// it cannot be parsed.
+std::optional<sync_record> read_record(const std::string& path) {
+  std::ifstream in{path};
+  if (!in)
+    return std::nullopt;
+  sync_record record;
+  std::string line;
+  if (!std::getline(in, line) || line != record_header)
+    throw std::invalid_argument{"bad header"};
+  auto id_or_none = [](const std::string& word) -> std::optional<std::string> {
+    if (word == "-")
+      return std::nullopt;
+    if (word.size() != 40 || word.find_first_not_of("0123456789abcdef") != std::string::npos)
+      throw std::invalid_argument{"bad id"};
+    return word;
+  };
+  while (std::getline(in, line)) {
+    if (line.starts_with("tip ")) {
+      record.tip = id_or_none(line.substr(4));
+    } else if (auto space = line.find(' ', 5);
+               line.starts_with("base ") && space != std::string::npos && space + 1 < line.size()) {
+      record.bases[line.substr(space + 1)] = id_or_none(line.substr(5, space - 5));
+    } else {
+      throw std::invalid_argument{"bad line"};
+    }
+  }
+  return record;
+}
+
+/// The record in `<gitdir>/montana/synced`; an unreadable one fails `step` (prepare replaces it).
+std::optional<sync_record> load_record(const std::string& gitdir, const std::string& step,
+                                       const std::string& repo) {
+  try {
+    return read_record(gitdir + "montana/synced");
+  } catch (const std::invalid_argument&) {
+    git_fail(step, repo, "the sync record is unreadable (prepare first)");
+  }
+}
+
+/// The working-tree state of one path.
+struct on_disk_file {
+  /// Something that is no file stands there (a directory), or a parent is no directory.
+  bool blocked = false;
+  /// What git would record for it; nullopt: nothing there.
+  std::optional<file_entry> entry;
+  /// The content of a regular file, the target of a symbolic link.
+  std::string text;
+};
+
+/// Reads the working-tree path `full` (throws `git_failure` for `step` on I/O errors).
+on_disk_file look(const std::string& full, const std::string& step, const std::string& repo) {
+  on_disk_file file;
+  struct stat st {};
+  if (::lstat(full.c_str(), &st) != 0) {
+    if (errno == ENOTDIR)
+      file.blocked = true;
+    else if (errno != ENOENT)
+      git_fail(step, repo, "'" + full + "': " + std::strerror(errno));
+    return file;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
+    auto n = ::readlink(full.c_str(), target.data(), target.size());
+    if (n < 0)
+      git_fail(step, repo, "'" + full + "': " + std::strerror(errno));
+    target.resize(static_cast<std::size_t>(n));
+    file.entry = file_entry{git_repo::blob_id(target), symlink_file};
+    file.text = std::move(target);
+  } else if (S_ISREG(st.st_mode)) {
+    int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+      git_fail(step, repo, "cannot read '" + full + "': " + std::strerror(errno));
+    char buffer[65536];
+    ssize_t n;
+    while ((n = ::read(fd, buffer, sizeof buffer)) != 0) {
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0) {
+        auto saved = errno;
+        ::close(fd);
+        git_fail(step, repo, "cannot read '" + full + "': " + std::strerror(saved));
+      }
+      file.text.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    file.entry = file_entry{git_repo::blob_id(file.text),
+                            (st.st_mode & S_IXUSR) ? executable_file : regular_file};
+  } else {
+    file.blocked = true;
+  }
+  return file;
+}
+
+/// Whether the working file `disk` holds version `version` (the executable bit aside).
+bool holds(const std::optional<file_entry>& disk, const std::optional<file_entry>& version) {
+  if (!disk || !version)
+    return !disk && !version;
+  return disk->id == version->id && (disk->mode == symlink_file) == (version->mode == symlink_file);
+}
+
+/// The blob id of a version, nullopt for "absent".
+std::optional<std::string> id_of(const std::optional<file_entry>& version) {
+  return version ? std::optional<std::string>{version->id} : std::nullopt;
+}
+
+/// The content of `version` in the object store ("" for none); fails `step` when it is missing.
+std::string content_of(git_repo& repo, const std::optional<file_entry>& version,
+                       const std::string& step) {
+  if (!version)
+    return {};
+  auto text = repo.blob(version->id);
+  if (!text)
+    git_fail(step, repo.path(), "blob " + version->id + " is missing");
+  return *text;
+}
+
+/// Writes `text` to `fd` completely.
+bool write_all(int fd, const std::string& text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+/// Replaces the working file `workdir + path` atomically with `version` (content `text`), or
+/// removes it (and directories left empty) when `version` is nullopt. A replaced regular file
+/// keeps its permissions.
+void put_file(const std::string& workdir, const std::string& path,
+              const std::optional<file_entry>& version, const std::string& text,
+              const std::string& step, const std::string& repo) {
+  namespace fs = std::filesystem;
+  const auto full = workdir + path;
+  auto problem = [&](const std::string& what) {
+    git_fail(step, repo, what + " '" + path + "': " + std::strerror(errno));
+  };
+  if (!version) {
+    if (::unlink(full.c_str()) != 0 && errno != ENOENT)
+      problem("cannot remove");
+    for (auto dir = fs::path{full}.parent_path(); dir.string().size() >= workdir.size();
+         dir = dir.parent_path())
+      if (::rmdir(dir.c_str()) != 0)
+        break; // not empty (or not ours to remove)
+    return;
+  }
+  std::error_code ec;
+  fs::create_directories(fs::path{full}.parent_path(), ec);
+  if (ec)
+    git_fail(step, repo, "cannot create the directory of '" + path + "': " + ec.message());
+  const auto temp = temp_path(full);
+  ::unlink(temp.c_str());
+  if (version->mode == symlink_file) {
+    if (::symlink(text.c_str(), temp.c_str()) != 0)
+      problem("cannot write");
+  } else {
+    struct stat st {};
+    const bool replacing = ::stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    const mode_t mode = version->mode == executable_file ? 0777 : 0666;
+    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+      problem("cannot write");
+    bool ok = write_all(fd, text) && (!replacing || ::fchmod(fd, st.st_mode & 07777) == 0) &&
+              ::fsync(fd) == 0;
+    auto saved = errno;
+    ::close(fd);
+    if (!ok) {
+      ::unlink(temp.c_str());
+      errno = saved;
+      problem("cannot write");
+    }
+  }
+  if (::rename(temp.c_str(), full.c_str()) != 0) {
+    auto saved = errno;
+    ::unlink(temp.c_str());
+    errno = saved;
+    problem("cannot replace");
+  }
+}
+
+/// Writes the record to `path` atomically.
+void write_record(const std::string& path, const sync_record& record, const std::string& repo) {
+  std::string text{record_header};
+  text += "\ntip " + record.tip.value_or("-") + "\n";
+  for (const auto& [file, base] : record.bases)
+    text += "base " + base.value_or("-") + " " + file + "\n";
+  auto slash = path.rfind('/');
+  put_file(path.substr(0, slash + 1), path.substr(slash + 1), file_entry{}, text, "save record",
+           repo);
+}
+
+/// Marks a step in progress in `<gitdir>/montana/busy` while it lives (see git_port.hpp).
+class step_mark {
+public:
+  step_mark(const git_repo& repo, const std::string& step, const std::string& where)
+      : path_{repo.gitdir() + "montana/busy"} {
+    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+      git_fail(step, where, "cannot create '" + path_ + "': " + std::strerror(errno));
+    ::close(fd);
+  }
+  step_mark(const step_mark&) = delete;
+  step_mark& operator=(const step_mark&) = delete;
+  ~step_mark() { ::unlink(path_.c_str()); }
+
+private:
+  std::string path_;
+};
+
+/// The end of exhale and inhale: the index follows, then the record (when it changed).
+void settle(git_repo& repo, const std::vector<index_change>& staged, const sync_record& record,
+            const std::optional<sync_record>& saved, const std::string& where) {
+  repo.restage(staged);
+  if (record != saved)
+    write_record(repo.gitdir() + "montana/synced", record, where);
+}
+
+/// The writer lock of `repo` (see `sync_lock_path`).
+std::string writer_lock_path(const git_repo& repo) {
+  return repo.gitdir() + "montana-sync.lock";
+}
+
+/// The lock files a libgit2 operation of ours creates and a crash leaves behind.
+std::vector<std::string> git_lock_files(const git_repo& repo, const breath_settings& settings) {
+  const auto gitdir = repo.gitdir();
+  const auto common = repo.commondir();
+  return {gitdir + "index.lock",
+          gitdir + "HEAD.lock",
+          gitdir + "FETCH_HEAD.lock",
+          gitdir + "ORIG_HEAD.lock",
+          common + "packed-refs.lock",
+          common + "refs/heads/" + settings.branch + ".lock",
+          common + "refs/remotes/" + settings.remote + "/" + settings.branch + ".lock"};
+}
+
+} // namespace
+
+std::string sync_lock_path(const std::string& repo) {
+  return writer_lock_path(git_repo::open(repo));
+}
+
+sync_lock::sync_lock(const std::string& path, std::chrono::milliseconds wait) {
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd_ < 0)
+    git_fail("lock", path, std::strerror(errno));
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR)
+      continue;
+    auto saved = errno;
+    if (saved != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline) {
+      ::close(fd_);
+      fd_ = -1;
+      git_fail("lock", path,
+               saved == EWOULDBLOCK
+                   ? "held by someone else for over " + std::to_string(wait.count()) + " ms"
+                   : std::string{std::strerror(saved)});
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+}
+
+sync_lock::sync_lock(sync_lock&& other) noexcept : fd_{std::exchange(other.fd_, -1)} {}
+
+sync_lock& sync_lock::operator=(sync_lock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+sync_lock::~sync_lock() {
+  if (fd_ >= 0)
+    ::close(fd_); // closing the last descriptor releases the flock
+}
+
+git_port::git_port(breath_settings settings, std::string node, git_port_options options)
+    : settings_{std::move(settings)}, node_{std::move(node)}, options_{std::move(options)} {}
+
+git_port::~git_port() = default;
+
+git_repo& git_port::repo(const std::string& step) {
+  if (!repo_)
+    git_fail(step, settings_.repo, "the clone is not open (prepare first)");
+  if (repo_->head_branch() != branch_ref())
+    git_fail(step, settings_.repo, "HEAD is not on " + branch_ref());
+  return *repo_;
+}
+
+std::string git_port::branch_ref() const {
+  return "refs/heads/" + settings_.branch;
+}
+
+std::string git_port::prepare() {
+  repo_.reset();
+  for (const auto& path : settings_.paths)
+    if (!inside_worktree(path))
+      git_fail("prepare", settings_.repo, "synced path '" + path + "' is not inside the clone");
+  auto repo = git_repo::open(settings_.repo, settings_.credentials);
+  const auto dir = repo.gitdir() + "montana/";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    git_fail("prepare", settings_.repo, "cannot create " + dir + ": " + ec.message());
+  if (!port_lock_) {
+    try {
+      port_lock_.emplace(dir + "port.lock", 0ms);
+    } catch (const git_failure&) {
+      git_fail("prepare", settings_.repo,
+               "another breath port is using this clone (it holds " + dir + "port.lock)");
+    }
+  }
+  std::vector<std::string> repaired;
+  std::optional<sync_record> record;
+  try {
+    record = read_record(dir + "synced");
+  } catch (const std::invalid_argument&) {
+    ::unlink((dir + "synced").c_str());
+    repaired.emplace_back("discarded an unreadable sync record");
+  }
+  if (::access((dir + "busy").c_str(), F_OK) == 0) {
+    // The last step died: the git locks and temporary files it held are leftovers.
+    int removed = 0;
+    for (const auto& lock : git_lock_files(repo, settings_))
+      removed += ::unlink(lock.c_str()) == 0;
+    std::set<std::string> touched{settings_.paths.begin(), settings_.paths.end()};
+    auto head = repo.tip(branch_ref());
+    if (record && record->tip && head && repo.has_commit(*record->tip))
+      for (auto& path : repo.changed_paths(record->tip, *head))
+        touched.insert(std::move(path));
+    for (const auto& path : touched)
+      removed += ::unlink(temp_path(repo.workdir() + path).c_str()) == 0;
+    removed += ::unlink(temp_path(dir + "synced").c_str()) == 0;
+    ::unlink((dir + "busy").c_str());
+    repaired.push_back(removed == 0 ? "an interrupted step left nothing behind"
+                                    : "removed " + std::to_string(removed) +
+                                          " lock or temporary files of an interrupted step");
+  }
+  step_mark mark{repo, "prepare", settings_.repo};
+  if (auto aborted = repo.repair(); !aborted.empty())
+    repaired.push_back(std::move(aborted));
+  if (auto head = repo.head_branch(); head != branch_ref())
+    git_fail("prepare", settings_.repo, "HEAD is on " + head + ", not " + branch_ref());
+  if (!record) { // the first breath: the working tree is taken to reflect HEAD
+    sync_record fresh{repo.tip(branch_ref()), {}};
+    for (const auto& path : settings_.paths)
+      fresh.bases[path] = id_of(repo.file_at(fresh.tip, path));
+    write_record(dir + "synced", fresh, settings_.repo);
+  }
+  repo_ = std::move(repo);
+  std::string line;
+  for (const auto& part : repaired)
+    line += (line.empty() ? "" : "; ") + part;
+  return line;
+}
+
+exhale_result git_port::exhale(const std::string& message, const std::string& utc) {
+  const std::string step = "exhale";
+  auto& repo = this->repo(step);
+  const auto gitdir = repo.gitdir();
+  const auto workdir = repo.workdir();
+  step_mark mark{repo, step, settings_.repo};
+  const auto head = repo.tip(branch_ref());
+  const auto saved = load_record(gitdir, step, settings_.repo);
+  auto record = saved.value_or(sync_record{head, {}});
+
+  // Read every synced file at one moment, in the writers' critical section.
+  std::vector<on_disk_file> read;
+  {
+    sync_lock lock{writer_lock_path(repo), options_.lock_wait};
+    for (const auto& path : settings_.paths)
+      read.push_back(look(workdir + path, step, settings_.repo));
+  }
+
+  /// A working file to replace after the commit, if it still holds `expected`.
+  struct replacement {
+    std::string path;
+    std::optional<file_entry> expected;
+    std::optional<file_entry> version;
+    std::string text;
+    bool synced = true;
+  };
+  exhale_result result;
+  std::vector<file_change> changes;
+  std::vector<replacement> replacements;
+  for (std::size_t i = 0; i < settings_.paths.size(); ++i) {
+    const auto& path = settings_.paths[i];
+    const auto& file = read[i];
+    if (file.blocked || (file.entry && file.entry->mode == symlink_file))
+      git_fail(step, settings_.repo, "synced path '" + path + "' is not a regular file");
+    const auto head_version = repo.file_at(head, path);
+    const auto working = id_of(file.entry);
+    const auto theirs = id_of(head_version);
+    if (working == theirs) {
+      record.bases[path] = theirs;
+      continue;
+    }
+    auto known = record.bases.find(path);
+    const auto base = known == record.bases.end() ? theirs : known->second;
+    const uint32_t mode =
+        head_version && head_version->mode == executable_file ? executable_file : regular_file;
+    auto stored = [&](const std::optional<std::string>& text) -> std::optional<file_entry> {
+      if (!text)
+        return std::nullopt;
+      return file_entry{repo.write_blob(*text), mode};
+    };
+    const auto text = file.entry ? std::optional<std::string>{file.text} : std::nullopt;
+    if (base == theirs) { // a local change on top of the branch: commit it as it is
+      changes.push_back({path, stored(text)});
+      record.bases[path] = working;
+      continue;
+    }
+    if (working == base) { // the branch moved under an unchanged file: catch up
+      replacements.push_back(
+          {path, file.entry, head_version, content_of(repo, head_version, step)});
+      record.bases[path] = working;
+      continue;
+    }
+    // Written on an older version than the branch has: merge three ways. Our version is stored
+    // too, so that it can serve as the base should the file change again before it is replaced.
+    stored(text);
+    merge_input in;
+    in.path = path;
+    in.base = base ? repo.blob(*base) : std::nullopt;
+    in.ours = text;
+    if (head_version)
+      in.theirs = content_of(repo, head_version, step);
+    in.node = node_;
+    in.utc = utc;
+    auto merged = options_.resolve(in);
+    auto version = stored(merged.text);
+    changes.push_back({path, version});
+    replacements.push_back({path, file.entry, version, merged.text.value_or("")});
+    record.bases[path] = working;
+    result.conflicts.push_back(path);
+    if (merged.copy) {
+      auto copy = repo.free_path(merged.copy->path, head);
+      file_entry copy_version{repo.write_blob(merged.copy->content), regular_file};
+      changes.push_back({copy, copy_version});
+      replacements.push_back({copy, std::nullopt, copy_version, merged.copy->content, false});
+      result.copies.push_back(copy);
+    }
+  }
+
+  auto tip = head;
+  if (!changes.empty()) {
+    if (auto id =
+            repo.commit(head, changes, message, settings_.author_name, settings_.author_email)) {
+      if (!repo.move_branch(branch_ref(), *id, head, "montana exhale"))
+        git_fail(step, settings_.repo,
+                 branch_ref() + " moved during the exhale (the next breath retries)");
+      result.commit = *id;
+      tip = id;
+    }
+  }
+  if (!replacements.empty()) {
+    sync_lock lock{writer_lock_path(repo), options_.lock_wait};
+    for (const auto& r : replacements) {
+      if (!holds(look(workdir + r.path, step, settings_.repo).entry, r.expected))
+        continue; // written meanwhile: its base stays what it was written on
+      put_file(workdir, r.path, r.version, r.text, step, settings_.repo);
+      if (r.synced)
+        record.bases[r.path] = id_of(r.version);
+    }
+  }
+  std::vector<index_change> staged;
+  for (const auto& path : settings_.paths)
+    staged.push_back({path, {}, repo.file_at(tip, path)});
+  for (const auto& copy : result.copies)
+    staged.push_back({copy, {std::nullopt}, repo.file_at(tip, copy)});
+  settle(repo, staged, record, saved, settings_.repo);
+  return result;
+}
+
+uint64_t git_port::fetch() {
+  auto& repo = this->repo("fetch");
+  step_mark mark{repo, "fetch", settings_.repo};
+  repo.fetch(settings_.remote, settings_.branch);
+  return repo.behind(settings_.remote, settings_.branch);
+}
+
+inhale_result git_port::inhale(const std::string& utc) {
+  const std::string step = "inhale";
+  auto& repo = this->repo(step);
+  const auto gitdir = repo.gitdir();
+  const auto workdir = repo.workdir();
+  step_mark mark{repo, step, settings_.repo};
+  inhale_result result;
+  const auto old = repo.tip(branch_ref());
+  const auto upstream = repo.tip("refs/remotes/" + settings_.remote + "/" + settings_.branch);
+  auto tip = old;
+  if (upstream && !old) {
+    tip = upstream;
+  } else if (upstream) {
+    auto rebased = repo.rebase(*old, *upstream, settings_.paths, node_, utc, options_.resolve);
+    tip = rebased.tip;
+    result.replayed = rebased.replayed;
+    result.conflicts = std::move(rebased.conflicts);
+    result.copies = std::move(rebased.copies);
+  }
+  if (!tip)
+    return result; // an empty clone and nothing fetched
+  if (tip != old &&
+      !repo.move_branch(branch_ref(), *tip, old,
+                        "montana inhale: onto " + settings_.remote + "/" + settings_.branch))
+    git_fail(step, settings_.repo,
+             branch_ref() + " moved during the inhale (the next breath retries)");
+
+  const auto saved = load_record(gitdir, step, settings_.repo);
+  // The working tree reflects the recorded tip, or (after a crash between the ref move and the
+  // working-tree update) partly the branch's previous tip: compare against both.
+  auto reflected = saved && saved->tip && repo.has_commit(*saved->tip) ? saved->tip : old;
+  std::set<std::string> paths;
+  for (const auto& from : {reflected, old})
+    if (from != tip)
+      for (auto& path : repo.changed_paths(from, *tip))
+        paths.insert(std::move(path));
+  for (const auto& path : settings_.paths)
+    paths.erase(path);
+  auto record = saved.value_or(sync_record{});
+  record.tip = tip;
+
+  std::vector<index_change> staged;
+  {
+    sync_lock lock{writer_lock_path(repo), options_.lock_wait};
+    for (const auto& path : settings_.paths) {
+      auto file = look(workdir + path, step, settings_.repo);
+      if (file.blocked || (file.entry && file.entry->mode == symlink_file))
+        git_fail(step, settings_.repo, "synced path '" + path + "' is not a regular file");
+      const auto version = repo.file_at(tip, path);
+      const auto working = id_of(file.entry);
+      const auto fresh = id_of(version);
+      auto known = record.bases.find(path);
+      const auto base =
+          known == record.bases.end() ? id_of(repo.file_at(old, path)) : known->second;
+      staged.push_back({path, {}, version});
+      if (working == fresh) {
+        record.bases[path] = fresh;
+      } else if (working == base) {
+        put_file(workdir, path, version, content_of(repo, version, step), step, settings_.repo);
+        result.updated.push_back(path);
+        record.bases[path] = fresh;
+      } else {
+        // Written while the breath ran: the next exhale merges it on its base.
+        record.bases[path] = base;
+        if (fresh != base)
+          result.deferred.push_back(path);
+      }
+    }
+    // Removals first, so that a file can replace a directory and the other way round.
+    std::vector<std::pair<std::string, std::optional<file_entry>>> wanted;
+    for (const auto& path : paths)
+      wanted.emplace_back(path, repo.file_at(tip, path));
+    std::stable_partition(wanted.begin(), wanted.end(),
+                          [](const auto& item) { return !item.second; });
+    for (const auto& [path, version] : wanted) {
+      if (!inside_worktree(path)) { // only a hostile tree holds such a path: never written
+        result.kept.push_back(path);
+        continue;
+      }
+      const auto before = repo.file_at(reflected, path);
+      const auto previous = repo.file_at(old, path);
+      staged.push_back({path, {before, previous}, version});
+      auto file = look(workdir + path, step, settings_.repo);
+      if (holds(file.entry, version) && !file.blocked)
+        continue;
+      const bool submodule = version && version->mode == submodule_entry; // not ours to check out
+      if (!submodule && !file.blocked &&
+          (holds(file.entry, before) || holds(file.entry, previous))) {
+        put_file(workdir, path, version, content_of(repo, version, step), step, settings_.repo);
+        result.updated.push_back(path);
+      } else {
+        result.kept.push_back(path);
+      }
+    }
+  }
+  settle(repo, staged, record, saved, settings_.repo);
+  return result;
+}
+
+push_result git_port::push() {
+  auto& repo = this->repo("push");
+  step_mark mark{repo, "push", settings_.repo};
+  push_result result;
+  auto pending = repo.ahead(settings_.remote, settings_.branch);
+  if (pending == 0) {
+    result.pushed = true;
+    return result;
+  }
+  result.pushed = repo.push(settings_.remote, settings_.branch);
+  if (result.pushed)
+    result.commits = pending;
+  return result;
+}
+
+uint64_t git_port::ahead() {
+  return repo("ahead").ahead(settings_.remote, settings_.branch);
+}
+
+} // namespace montana

@@ -1,0 +1,158 @@
+// Real repositories for the git suites: a bare `origin` with one commit on main and two clones
+// `a` and `b`, in a fresh temp dir per test, plus the git CLI for set-up and interop checks.
+// Include after caf/test/dsl.hpp.
+#pragma once
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace montana::testing {
+
+namespace fs = std::filesystem;
+
+/// The git CLI with a fixed identity and branch name, independent of the user's config.
+inline const std::string git_cli = "GIT_CONFIG_NOSYSTEM=1 HOME=/nonexistent git -c user.name=t "
+                                   "-c user.email=t@x -c init.defaultBranch=main ";
+
+/// Output and exit status of a shell command (stderr folded into the output).
+struct run_result {
+  std::string out;
+  int status = -1;
+};
+
+inline run_result run(const std::string& command) {
+  run_result result;
+  auto* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe)
+    return result;
+  std::array<char, 4096> buffer;
+  std::size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    result.out.append(buffer.data(), n);
+  auto status = ::pclose(pipe);
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+inline void write_file(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream{path} << text;
+}
+
+inline std::string read_file(const fs::path& path) {
+  std::ifstream in{path};
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+/// A git CLI command line run inside `clone`.
+inline std::string git(const fs::path& clone, const std::string& args) {
+  return git_cli + "-C " + clone.string() + " " + args;
+}
+
+/// Runs a set-up command that has to succeed.
+inline std::string must(const std::string& command) {
+  auto result = run(command);
+  if (result.status != 0)
+    CAF_FAIL("setup failed: " << command << "\n" << result.out);
+  return result.out;
+}
+
+/// The commit HEAD of `clone` names, with a trailing newline (as the CLI prints it).
+inline std::string head(const fs::path& clone) {
+  return must(git(clone, "rev-parse HEAD"));
+}
+
+/// The message of the exception `f` throws, or empty when it throws nothing.
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
+}
+
+/// The clone is on main, not mid-rebase or merge, with no conflicts or conflict markers left and
+/// a clean object store.
+inline void check_settled(const fs::path& clone) {
+  CAF_CHECK_EQUAL(run(git(clone, "status")).out.find("rebase"), std::string::npos);
+  CAF_CHECK(!fs::exists(clone / ".git/rebase-merge") && !fs::exists(clone / ".git/rebase-apply"));
+  CAF_CHECK(!fs::exists(clone / ".git/MERGE_HEAD"));
+  CAF_CHECK_EQUAL(must(git(clone, "symbolic-ref HEAD")), "refs/heads/main\n");
+  CAF_CHECK_EQUAL(must(git(clone, "diff --name-only --diff-filter=U")), "");
+  CAF_CHECK_NOT_EQUAL(run("grep -rqs '^<<<<<<< ' " + clone.string() + " --exclude-dir=.git").status,
+                      0);
+  CAF_CHECK_EQUAL(run(git(clone, "fsck --no-progress")).status, 0);
+}
+
+/// origin.git, a and b, copied from a template made once per process (cloning costs ~0.4 s).
+struct git_fixture {
+  fs::path dir;
+  fs::path origin;
+  fs::path a;
+  fs::path b;
+
+  git_fixture() {
+    dir = make_temp_dir("montana-git-XXXXXX");
+    fs::copy(template_dir(), dir, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+    origin = dir / "origin.git";
+    a = dir / "a";
+    b = dir / "b";
+    for (const auto& clone : {a, b}) { // point the clones at this copy of origin
+      auto config = read_file(clone / ".git/config");
+      auto at = config.find(template_dir().string());
+      if (at == std::string::npos)
+        CAF_FAIL("template clone without origin url: " << config);
+      config.replace(at, template_dir().string().size(), dir.string());
+      write_file(clone / ".git/config", config);
+    }
+  }
+
+  ~git_fixture() {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  }
+
+  static fs::path make_temp_dir(const std::string& name) {
+    std::string pattern = (fs::temp_directory_path() / name).string();
+    if (!::mkdtemp(pattern.data()))
+      throw std::runtime_error{"mkdtemp failed"};
+    return pattern;
+  }
+
+  /// The template: built on first use, removed at exit.
+  static const fs::path& template_dir() {
+    struct built {
+      fs::path dir = make_temp_dir("montana-git-template-XXXXXX");
+      built() {
+        auto origin = (dir / "origin.git").string();
+        auto a = dir / "a";
+        must(git_cli + "init -q --bare " + origin);
+        must(git_cli + "clone -q " + origin + " " + a.string());
+        write_file(a / "data/users.json", "{\"1\": {\"first_name\": \"ann\"}}\n");
+        write_file(a / "node_crypto/nodes.json", "{}\n");
+        write_file(a / "README.md", "readme\n");
+        must(git(a, "add -A") + " && " + git(a, "commit -q -m init") + " && " +
+             git(a, "push -q origin main"));
+        must(git_cli + "clone -q " + origin + " " + (dir / "b").string());
+      }
+      ~built() {
+        std::error_code ignored;
+        fs::remove_all(dir, ignored);
+      }
+    };
+    static built instance;
+    return instance.dir;
+  }
+};
+
+} // namespace montana::testing
