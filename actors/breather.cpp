@@ -65,6 +65,13 @@ std::string ms(int64_t us) {
   return text;
 }
 
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items)
+    out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
 void append(std::vector<std::string>& to, const std::vector<std::string>& from) {
   to.insert(to.end(), from.begin(), from.end());
 }
@@ -123,10 +130,10 @@ struct breather_state {
       spdlog::warn("[{}] {}; next breath in {} s", node(), describe(report),
                    breath_delay(params.settings, failures).count() / 1000.0);
     }
-    for (std::size_t i = 0; i < report.conflicts.size(); ++i)
-      spdlog::warn("[{}] breath {}: conflict in {}: the remote's version kept{}", node(),
-                   report.seq, report.conflicts[i],
-                   i < report.copies.size() ? ", ours in " + report.copies[i] : std::string{});
+    if (!report.conflicts.empty())
+      spdlog::warn("[{}] breath {}: conflict in {}: the remote's values kept{}", node(), report.seq,
+                   join(report.conflicts),
+                   report.copies.empty() ? std::string{} : ", ours in " + join(report.copies));
     for (auto& rp : answering)
       rp.deliver(report);
     answering.clear();
@@ -227,6 +234,7 @@ co::task run(co::scope& coros, breather_state& st) {
         }
         if (pushed->pushed) {
           r.commits_out = pushed->commits;
+          r.pending = 0;
           done = true;
         } else {
           r.pending = *ahead;

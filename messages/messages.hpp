@@ -192,7 +192,8 @@ struct child_failed {
 struct exhale_result {
   /// The new commit's id; empty when the synced paths had no change.
   std::string commit;
-  /// Synced files whose working copy was written on an older version and were merged.
+  /// Synced files whose working copy was written on an older version and, merged with the
+  /// branch's version, had a key both sides changed differently (the branch's value kept).
   std::vector<std::string> conflicts;
   /// Conflict copies committed next to them (repository-relative).
   std::vector<std::string> copies;
@@ -202,7 +203,8 @@ struct exhale_result {
 struct inhale_result {
   /// Local commits replayed on top of the remote branch (already applied ones excluded).
   uint64_t replayed = 0;
-  /// Files both sides changed, merged by the merge rule, once each.
+  /// Files where a local commit and the remote changed the same key differently (or an
+  /// opaque file both changed): the remote's version kept, ours in a conflict copy. Once each.
   std::vector<std::string> conflicts;
   /// Conflict copies committed while replaying (repository-relative).
   std::vector<std::string> copies;

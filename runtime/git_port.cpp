@@ -479,7 +479,8 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
     changes.push_back({path, version});
     replacements.push_back({path, file.entry, version, merged.text.value_or("")});
     record.bases[path] = working;
-    result.conflicts.push_back(path);
+    if (merged.conflict)
+      result.conflicts.push_back(path);
     if (merged.copy) {
       auto copy = repo.free_path(merged.copy->path, head);
       file_entry copy_version{repo.write_blob(merged.copy->content), regular_file};

@@ -631,8 +631,9 @@ rebase_result git_repo::rebase(const std::string& local, const std::string& onto
         put(copy, merged.copy->content, regular_file);
         result.copies.push_back(copy);
       }
-      if (std::find(result.conflicts.begin(), result.conflicts.end(), path) ==
-          result.conflicts.end())
+      if (merged.conflict &&
+          std::find(result.conflicts.begin(), result.conflicts.end(), path) ==
+              result.conflicts.end())
         result.conflicts.push_back(path);
     }
     if (git_index_has_conflicts(index.get()))

@@ -82,7 +82,8 @@ struct rebase_result {
   std::string tip;
   /// Local commits replayed (steps that became empty excluded).
   std::size_t replayed = 0;
-  /// Paths that went through the resolver, once each, in order of appearance.
+  /// Paths where the resolver found a real conflict (a key both sides changed differently),
+  /// once each, in order of appearance.
   std::vector<std::string> conflicts;
   /// Conflict copies committed next to them, repository-relative.
   std::vector<std::string> copies;

@@ -1,8 +1,10 @@
 #include "runtime/node.hpp"
 
+#include "actors/breather.hpp"
 #include "actors/chain_leader.hpp"
 #include "actors/peer.hpp"
 #include "actors/probe.hpp"
+#include "runtime/git_port.hpp"
 #include "runtime/identity.hpp"
 #include "runtime/net_check.hpp"
 #include "runtime/process_launcher.hpp"
@@ -132,6 +134,11 @@ void node::start() {
     caf::anon_send(peer_, route_atom::value, duty.name, leader);
     leaders_[duty.name] = leader;
   }
+  if (!cfg_.breath.repo.empty()) {
+    auto breath = breath_for(cfg_, name_);
+    auto port = std::make_shared<git_port>(breath, name_);
+    breather_ = spawn_breather(*system_, breather_params{name_, std::move(breath), port});
+  }
   spdlog::info("[{}] node up on {}:{}: {} peers, {} duties", name_, bind, published_port_,
                probes_.size(), leaders_.size());
 }
@@ -166,6 +173,7 @@ void node::stop() {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     a = nullptr;
   };
+  kill(breather_);
   for (auto& [duty, leader] : leaders_)
     kill(leader);
   for (auto& [peer, probe] : probes_)

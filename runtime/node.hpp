@@ -23,7 +23,8 @@ struct node_options {
 };
 
 /// Start-up order: actor system -> checker -> peer (published) -> probes -> leaders
-/// (each spawning its bot-supervisor). Shutdown runs in reverse.
+/// (each spawning its bot-supervisor) -> breather (with `[breath] repo`). Shutdown runs in
+/// reverse.
 class node {
 public:
   /// Throws config_error when `name` is not in `cfg`.
@@ -50,6 +51,8 @@ public:
 
   /// The chain-leader of each duty this node takes part in (empty while stopped).
   const std::map<std::string, caf::actor>& leaders() const { return leaders_; }
+  /// The breather (null while stopped or without `[breath] repo`).
+  const caf::actor& breather() const { return breather_; }
   caf::actor_system& system() { return *system_; }
   /// This node's gateway (its peer actor), published on its host:port.
   const caf::actor& gateway() const { return peer_; }
@@ -67,6 +70,7 @@ private:
   /// Holds the cafile bundle while the node runs (TLS only).
   std::string private_dir_;
   std::map<std::string, caf::actor> probes_;
+  caf::actor breather_;
   std::map<std::string, caf::actor> leaders_;
 };
 

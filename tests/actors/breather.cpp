@@ -270,7 +270,7 @@ CAF_TEST(every breath is one log line and each conflict one more) {
             std::string::npos);
   auto warnings = log.lines("warning");
   CAF_REQUIRE_EQUAL(warnings.size(), 1u);
-  CAF_CHECK(warnings[0].find("conflict in data/users.json: the remote's version kept, ours in "
+  CAF_CHECK(warnings[0].find("conflict in data/users.json: the remote's values kept, ours in "
                              "data/users.conflict-moscow-20261122T010203Z.json") !=
             std::string::npos);
   auto h = history();

@@ -205,7 +205,7 @@ CAF_TEST(a write landing between fetch and inhale is deferred and merged by the 
   CAF_CHECK_EQUAL(read_file(b / "data/users.json"), written);
   CAF_CHECK(port_b->push().pushed);
   auto merged = port_b->exhale("[sync] merge", utc);
-  CAF_CHECK_EQUAL(merged.conflicts, std::vector<std::string>{"data/users.json"});
+  CAF_CHECK(merged.conflicts.empty()); // different keys: merged, no conflict
   CAF_CHECK(merged.copies.empty());
   CAF_CHECK(!merged.commit.empty());
   auto expected = json::parse(
@@ -237,7 +237,7 @@ CAF_TEST(a write landing while the rebase runs is deferred and merged by the nex
   port_b->fetch();
   auto result = port_b->inhale(utc);
   CAF_CHECK_EQUAL(resolved, 1);
-  CAF_CHECK_EQUAL(result.conflicts, std::vector<std::string>{"data/users.json"});
+  CAF_CHECK(result.conflicts.empty()); // resolved by key, no conflict
   CAF_CHECK_EQUAL(result.deferred, std::vector<std::string>{"data/users.json"});
   CAF_CHECK_EQUAL(user(b, "b2"), "written during the rebase");
   CAF_CHECK_EQUAL(user(b, "a1"), "");
@@ -271,7 +271,8 @@ CAF_TEST(exhale heals a branch moved under the working tree by a crash) {
   must(git(b, "update-ref refs/heads/main origin/main"));
   add_user(b, "b1", "written on the old version");
   auto merged = port_b->exhale("[sync] merge", utc);
-  CAF_CHECK_EQUAL(merged.conflicts, std::vector<std::string>{"data/users.json"});
+  CAF_CHECK(merged.conflicts.empty()); // different keys: merged, no conflict
+  CAF_CHECK(!merged.commit.empty());
   CAF_CHECK_EQUAL(user(b, "a3"), "from a");
   CAF_CHECK_EQUAL(user(b, "b1"), "written on the old version");
   CAF_CHECK(breathe(*port_b, utc));
