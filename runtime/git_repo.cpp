@@ -159,6 +159,16 @@ git_remote_callbacks remote_callbacks(remote_session& session) {
   return callbacks;
 }
 
+/// The remote named `remote`; appends its URL to `operation` for the messages that follow.
+remote_ptr lookup_remote(git_repository* repo, const std::string& remote, std::string& operation,
+                         const std::string& path) {
+  git_remote* raw = nullptr;
+  check(git_remote_lookup(&raw, repo, remote.c_str()), operation, path);
+  remote_ptr found{raw};
+  operation += std::string{" ("} + git_remote_url(raw) + ")";
+  return found;
+}
+
 /// Whether a server's per-ref push status means "fetch and rebase first".
 bool non_fast_forward(const std::string& status) {
   for (const char* hint : {"non-fast-forward", "fetch first", "stale info"})
@@ -656,10 +666,8 @@ rebase_result git_repo::rebase(const std::string& local, const std::string& onto
 }
 
 void git_repo::fetch(const std::string& remote, const std::string& branch) {
-  const auto operation = "fetch " + remote + " " + branch;
-  git_remote* raw = nullptr;
-  check(git_remote_lookup(&raw, repo_.get(), remote.c_str()), operation, path_);
-  remote_ptr origin{raw};
+  auto operation = "fetch " + remote + " " + branch;
+  auto origin = lookup_remote(repo_.get(), remote, operation, path_);
   auto spec = "+refs/heads/" + branch + ":refs/remotes/" + remote + "/" + branch;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};
@@ -671,10 +679,8 @@ void git_repo::fetch(const std::string& remote, const std::string& branch) {
 }
 
 bool git_repo::push(const std::string& remote, const std::string& branch) {
-  const auto operation = "push " + remote + " " + branch;
-  git_remote* raw = nullptr;
-  check(git_remote_lookup(&raw, repo_.get(), remote.c_str()), operation, path_);
-  remote_ptr origin{raw};
+  auto operation = "push " + remote + " " + branch;
+  auto origin = lookup_remote(repo_.get(), remote, operation, path_);
   auto spec = "refs/heads/" + branch + ":refs/heads/" + branch;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};

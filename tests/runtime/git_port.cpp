@@ -384,15 +384,18 @@ CAF_TEST(steps report a missing repository a plain directory a corrupt HEAD and 
   auto message = prepare_error(b);
   CAF_CHECK_EQUAL(message.find("git open [" + b.string() + "]: "), 0u);
   CAF_CHECK_EQUAL(message.find('\n'), std::string::npos);
-  must(git(a, "remote set-url origin " + (dir / "gone.git").string()));
+  const auto gone = (dir / "gone.git").string();
+  must(git(a, "remote set-url origin " + gone));
   auto port = port_on(a, "nodea");
   message = error_of([&] { port->fetch(); });
-  CAF_CHECK_EQUAL(message.find("git fetch origin main [" + a.string() + "]: "), 0u);
+  CAF_CHECK_EQUAL(message.find("git fetch origin main (" + gone + ") [" + a.string() + "]: "), 0u);
   CAF_MESSAGE("dead remote: " << message);
   add_user(a, "2", "x");
   port->exhale("[sync]", utc);
-  CAF_CHECK_EQUAL(
-      error_of([&] { port->push(); }).find("git push origin main [" + a.string() + "]: "), 0u);
+  CAF_CHECK_EQUAL(error_of([&] {
+                    port->push();
+                  }).find("git push origin main (" + gone + ") [" + a.string() + "]: "),
+                  0u);
   must(git(a, "checkout -q -b other"));
   CAF_CHECK_EQUAL(error_of([&] { port->prepare(); }),
                   "git prepare [" + a.string() +
