@@ -41,8 +41,10 @@
 // the recorded tip and the branch's previous tip). Each step marks itself in
 // `<gitdir>/montana/busy`; `prepare` finding that marker knows the last step died and removes
 // the git lock files (index.lock, the branch's ref lock, ...) and temporary files it may have
-// left. A port holds `<gitdir>/montana/port.lock` (flock) from `prepare` until destroyed: a
-// second port on the same clone, in this process or another, is refused.
+// left. It aborts a rebase or merge the git CLI (or the old system) left in progress; the synced
+// files writers wrote meanwhile are put back afterwards (unless they hold conflict markers), so
+// the next exhale commits them. A port holds `<gitdir>/montana/port.lock` (flock) from `prepare`
+// until destroyed: a second port on the same clone, in this process or another, is refused.
 #pragma once
 
 #include "actors/breath_port.hpp"

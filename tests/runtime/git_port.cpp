@@ -325,6 +325,25 @@ CAF_TEST(prepare repairs a rebase the git CLI left stopped on a conflict) {
   check_settled(b);
 }
 
+CAF_TEST(prepare keeps a synced file written while a rebase of the git CLI was stopped) {
+  write_file(a / "node_crypto/nodes.json", "{\"mt1\": \"a\"}\n");
+  add_user(a, "a1", "from a");
+  must(git(a, "commit -q -am a") + " && " + git(a, "push -q origin main"));
+  write_file(b / "node_crypto/nodes.json", "{\"mt1\": \"b\"}\n");
+  must(git(b, "commit -q -am b") + " && " + git(b, "fetch -q origin"));
+  CAF_REQUIRE_NOT_EQUAL(run(git(b, "rebase origin/main")).status, 0);
+  CAF_REQUIRE_EQUAL(user(b, "a1"), "from a"); // the stopped rebase checked out a's version
+  add_user(b, "bot", "written during the stopped rebase");
+  auto port = std::make_unique<git_port>(breath_settings_for(b.string(), "nodeb"), "nodeb");
+  CAF_CHECK_EQUAL(port->prepare(),
+                  "aborted an interrupted rebase; kept the working copy of data/users.json");
+  CAF_CHECK_EQUAL(user(b, "bot"), "written during the stopped rebase");
+  CAF_CHECK(breathe(*port, utc));
+  CAF_CHECK_EQUAL(origin_users(origin).value("bot", ""), "written during the stopped rebase");
+  CAF_CHECK_EQUAL(origin_users(origin).value("a1", ""), "from a");
+  check_settled(b);
+}
+
 CAF_TEST(prepare removes the locks and temporary files of an interrupted step) {
   auto port = port_on(b, "nodeb");
   add_user(b, "2", "pending");
