@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace montana {
 
@@ -51,5 +52,9 @@ public:
 };
 
 using breath_port_ptr = std::shared_ptr<breath_port>;
+
+/// Whether `path` is a repository-relative path that stays inside the working tree: not
+/// empty, not absolute, no empty, "." or ".." component, no ".git" component, no trailing '/'.
+bool repo_relative(std::string_view path);
 
 } // namespace montana

@@ -108,7 +108,8 @@ struct peer_state {
     broadcast(link_up{node, std::move(gateway)});
   }
 
-  void remove_link(const std::string& node, const std::string& reason) {
+  /// `node` is taken by value: on_down passes the key of the very entry this erases.
+  void remove_link(std::string node, const std::string& reason) {
     auto i = links.find(node);
     if (i == links.end())
       return;

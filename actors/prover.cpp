@@ -1,27 +1,21 @@
 #include "actors/prover.hpp"
 
-#include "messages/messages.hpp"
-
 #include <spdlog/spdlog.h>
 
 namespace montana {
 
-caf::actor spawn_refresher(caf::actor_system& sys, prover_ptr p, std::chrono::milliseconds period) {
-  return sys.spawn<caf::detached + caf::hidden>(
-      [p, period](caf::event_based_actor* self) -> caf::behavior {
-        self->delayed_send(self, period, tick_atom::value);
-        return {
-            [=](tick_atom) {
-              // A failed refresh (a full disk, say) must not end the refreshing.
-              try {
-                p->refresh();
-              } catch (const std::exception& e) {
-                spdlog::warn("identity refresh failed: {}", e.what());
-              }
-              self->delayed_send(self, period, tick_atom::value);
-            },
-        };
-      });
-}
+refresher::refresher(prover_ptr p, std::chrono::milliseconds period)
+    : thread_([this, p = std::move(p), period](std::stop_token stop) {
+        std::unique_lock lock{mutex_};
+        // Sleeps a period at a time; true once the destructor asked the thread to stop.
+        while (!wake_.wait_for(lock, stop, period, [&stop] { return stop.stop_requested(); })) {
+          // A failed refresh (a full disk, say) must not end the refreshing.
+          try {
+            p->refresh();
+          } catch (const std::exception& e) {
+            spdlog::warn("identity refresh failed: {}", e.what());
+          }
+        }
+      }) {}
 
 } // namespace montana

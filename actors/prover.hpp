@@ -1,11 +1,13 @@
 // How a gateway proves its node's identity and checks a peer's.
 #pragma once
 
-#include <caf/all.hpp>
-
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <stop_token>
 #include <string>
+#include <thread>
 
 namespace montana {
 
@@ -27,7 +29,21 @@ public:
 
 using prover_ptr = std::shared_ptr<prover>;
 
-/// Calls `p->refresh()` every `period` on a thread of its own (a detached actor).
-caf::actor spawn_refresher(caf::actor_system& sys, prover_ptr p, std::chrono::milliseconds period);
+/// Calls `p->refresh()` every `period` on a thread of its own, from construction until
+/// destruction (which waits for a refresh in progress).
+///
+/// Not a detached actor: in CAF 0.17 a detached actor that keeps sending itself delayed messages
+/// can, if it is told to exit at the wrong moment, stay referenced forever, and ~actor_system
+/// then waits for its thread forever (CAF issue #1196, fixed in 0.18).
+class refresher {
+public:
+  refresher(prover_ptr p, std::chrono::milliseconds period);
+
+private:
+  std::mutex mutex_;
+  std::condition_variable_any wake_;
+  // Last: it runs as soon as it is constructed and uses the members above.
+  std::jthread thread_;
+};
 
 } // namespace montana

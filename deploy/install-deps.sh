@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian bookworm packages montana-actors needs to build, test and run.
+# Installs the Debian bookworm packages montana-actors needs to build, package, test and run
+# (dpkg-dev, file: the package's dependencies; adduser: its postinst; systemd: systemd-analyze).
 # Idempotent: installs only what is missing; does nothing when everything is present.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libedit-dev libsystemd-dev
   iproute2 procps
+  dpkg-dev file adduser shellcheck systemd
 )
 
 missing=()

@@ -6,6 +6,7 @@
 #include "runtime/log.hpp"
 #include "runtime/node.hpp"
 #include "runtime/registry.hpp"
+#include "runtime/systemd.hpp"
 #include "runtime/tls.hpp"
 
 #include <CLI/CLI.hpp>
@@ -60,8 +61,10 @@ int run_node(const std::optional<std::string>& config_path,
   setup_logging(cfg.log.level);
   node n{cfg, name};
   n.start();
+  service_notifier service{n};
   wait_for_termination();
   spdlog::info("[{}] terminating", name);
+  service.stopping();
   n.leave();
   return exit_ok;
 }
@@ -98,8 +101,7 @@ int identity_register(const std::optional<std::string>& config_path,
     name = resolve_node_name(cfg, std::nullopt);
   auto cert = cert_path ? *cert_path : *name + ".crt";
   // The registry the nodes will read, unless told otherwise.
-  auto registry =
-      registry_path ? *registry_path : tls_settings::expand(cfg.tls.registry, name.value_or(""));
+  auto registry = registry_path ? *registry_path : expand_node(cfg.tls.registry, name.value_or(""));
   std::cout << register_identity(registry, cert, cfg, name) << "\n";
   return exit_ok;
 }

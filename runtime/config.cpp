@@ -2,6 +2,8 @@
 // file, the line and the dotted key, so an operator can fix a typo without reading this code.
 #include "runtime/config.hpp"
 
+#include "actors/breath_port.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -196,6 +198,8 @@ private:
                   std::vector<node_entry>& nodes) const;
   void read_log(const toml::node& value, const std::string& key, log_settings& log) const;
   void read_tls(const toml::node& value, const std::string& key, tls_settings& tls) const;
+  void read_breath(const toml::node& value, const std::string& key, breath_settings& breath) const;
+  std::vector<std::string> read_paths(const toml::node& value, const std::string& key) const;
   void read_probe(const toml::node& value, const std::string& key, probe_settings& probe) const;
   void read_channel(const toml::node& value, const std::string& key,
                     channel_settings& channel) const;
@@ -346,6 +350,7 @@ config reader::read(const toml::table& root) const {
                   {"channel", [&](auto& v, auto& k) { read_channel(v, k, cfg.channel); }},
                   {"duty", [&](auto& v, auto& k) { read_duties(v, k, cfg); }, true},
                   {"tls", [&](auto& v, auto& k) { read_tls(v, k, cfg.tls); }},
+                  {"breath", [&](auto& v, auto& k) { read_breath(v, k, cfg.breath); }},
                   {"log", [&](auto& v, auto& k) { read_log(v, k, cfg.log); }},
               });
   return cfg;
@@ -359,6 +364,56 @@ void reader::read_tls(const toml::node& value, const std::string& key, tls_setti
                   {"certificates", [&](auto& v, auto& k) { tls.certificates = read_text(v, k); }},
                   {"registry", [&](auto& v, auto& k) { tls.registry = read_text(v, k); }},
               });
+}
+
+void reader::read_breath(const toml::node& value, const std::string& key,
+                         breath_settings& breath) const {
+  auto& auth = breath.credentials;
+  read_fields(
+      value, key,
+      {
+          {"repo", [&](auto& v, auto& k) { breath.repo = read_text(v, k); }},
+          {"remote", [&](auto& v, auto& k) { breath.remote = read_text(v, k); }},
+          {"branch", [&](auto& v, auto& k) { breath.branch = read_text(v, k); }},
+          {"interval", into(breath.interval, zero::refused)},
+          {"paths", [&](auto& v, auto& k) { breath.paths = read_paths(v, k); }},
+          {"author_name", [&](auto& v, auto& k) { breath.author_name = read_text(v, k); }},
+          {"author_email", [&](auto& v, auto& k) { breath.author_email = read_text(v, k); }},
+          {"ssh_key", [&](auto& v, auto& k) { auth.ssh_key = read_text(v, k); }},
+          {"ssh_user", [&](auto& v, auto& k) { auth.ssh_user = read_text(v, k); }},
+          {"token_file", [&](auto& v, auto& k) { auth.token_file = read_text(v, k); }},
+          {"token_env", [&](auto& v, auto& k) { auth.token_env = read_text(v, k); }},
+          {"token_user", [&](auto& v, auto& k) { auth.token_user = read_text(v, k); }},
+          {"push_attempts",
+           [&](auto& v, auto& k) { breath.push_attempts = read_int(v, k, 1, max_count); }},
+          {"step_timeout", into(breath.step_timeout, zero::refused)},
+          {"backoff_max", into(breath.backoff_max, zero::refused)},
+          {"history", [&](auto& v, auto& k) { breath.history = read_int(v, k, 1, 10000); }},
+      });
+  check_order(value, key, "interval", breath.interval, "backoff_max", breath.backoff_max, false);
+  if (!auth.token_file.empty() && !auth.token_env.empty())
+    fail(value.as_table()->get("token_env")->source(), child(key, "token_env"),
+         "give the token either in token_file or in token_env, not both");
+}
+
+std::vector<std::string> reader::read_paths(const toml::node& value, const std::string& key) const {
+  auto* array = value.as_array();
+  if (!array)
+    expected(value, key, "an array of repository-relative paths");
+  if (array->empty())
+    fail(value.source(), key, "must not be empty");
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < array->size(); ++i) {
+    const auto& item = (*array)[i];
+    auto path = read_text(item, element(key, i));
+    if (!repo_relative(path))
+      fail(item.source(), element(key, i),
+           "'" + path + "' must be a relative path inside the repository (no '..', no .git)");
+    if (std::find(paths.begin(), paths.end(), path) != paths.end())
+      fail(item.source(), element(key, i), "'" + path + "' appears twice");
+    paths.push_back(std::move(path));
+  }
+  return paths;
 }
 
 void reader::read_log(const toml::node& value, const std::string& key, log_settings& log) const {
@@ -613,12 +668,20 @@ std::string resolve_node_name(const config& cfg, const std::optional<std::string
   return name;
 }
 
-std::string tls_settings::expand(std::string path, const std::string& node) {
+std::string expand_node(std::string text, const std::string& node) {
   static constexpr std::string_view placeholder = "{node}";
-  for (auto at = path.find(placeholder); at != std::string::npos;
-       at = path.find(placeholder, at + node.size()))
-    path.replace(at, placeholder.size(), node);
-  return path;
+  for (auto at = text.find(placeholder); at != std::string::npos;
+       at = text.find(placeholder, at + node.size()))
+    text.replace(at, placeholder.size(), node);
+  return text;
+}
+
+breath_settings breath_for(const config& cfg, const std::string& node) {
+  auto out = cfg.breath;
+  for (auto* text : {&out.repo, &out.author_name, &out.author_email, &out.credentials.ssh_key,
+                     &out.credentials.token_file})
+    *text = expand_node(std::move(*text), node);
+  return out;
 }
 
 void apply_fast_profile(config& cfg) {

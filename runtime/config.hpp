@@ -21,10 +21,10 @@ struct tls_settings {
   std::string certificates = "/var/lib/montana/repo/node_crypto/certs";
   /// The node registry (the original's nodes.json): what pins each name to its key.
   std::string registry = "/var/lib/montana/repo/node_crypto/nodes.json";
-
-  /// `path` with `{node}` replaced by `node`.
-  static std::string expand(std::string path, const std::string& node);
 };
+
+/// `text` with every `{node}` replaced by `node` (paths and names in [tls] and [breath]).
+std::string expand_node(std::string text, const std::string& node);
 
 /// The whole configuration as loaded from TOML.
 struct config {
@@ -33,6 +33,7 @@ struct config {
   channel_settings channel;
   std::vector<duty_settings> duties;
   tls_settings tls;
+  breath_settings breath;
   log_settings log;
 
   /// The entry named `name`, or nullptr.
@@ -63,6 +64,9 @@ config load_config_file(const std::string& path);
 /// The fast profile of docs/configuration.md: failover after an abrupt crash in tens of ms.
 /// Sets probe and channel timings and every duty's startup delay (300 ms).
 void apply_fast_profile(config& cfg);
+
+/// `[breath]` for `node`: `{node}` expanded in repo, author and credential paths.
+breath_settings breath_for(const config& cfg, const std::string& node);
 
 /// Resolves this node's name: `--node` if given, else env MONTANA_NODE_NAME.
 /// Throws config_error naming the unknown name and the known ones, or when neither is set.

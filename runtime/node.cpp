@@ -96,7 +96,7 @@ void node::start() {
   system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
   // Rotated certificates and registry changes apply to the next handshakes without restart.
   if (identities)
-    refresher_ = spawn_refresher(*system_, identities, opts_.identity_refresh);
+    refresher_ = std::make_unique<refresher>(identities, opts_.identity_refresh);
   auto connect_timeout = cfg_.probe.timeout * 2;
   auto connector = caf::actor_cast<caf::actor>(
       identities ? system_->openssl_manager().actor_handle() : system_->middleman().actor_handle());
@@ -178,7 +178,7 @@ void node::stop() {
     caf::anon_send(manager, caf::unpublish_atom::value, peer_.address(), published_port_);
   }
   kill(peer_);
-  kill(refresher_);
+  refresher_.reset();
   leaders_.clear();
   probes_.clear();
   published_port_ = 0;

@@ -3,6 +3,7 @@
 
 #include "actors/checker.hpp"
 #include "actors/launcher.hpp"
+#include "actors/prover.hpp"
 #include "runtime/config.hpp"
 
 #include <map>
@@ -60,7 +61,8 @@ private:
   std::unique_ptr<caf::actor_system_config> sys_cfg_;
   std::unique_ptr<caf::actor_system> system_;
   caf::actor peer_;
-  caf::actor refresher_;
+  /// TLS only.
+  std::unique_ptr<refresher> refresher_;
   uint16_t published_port_ = 0;
   /// Holds the cafile bundle while the node runs (TLS only).
   std::string private_dir_;

@@ -16,7 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string certificate_of(const config& cfg, const std::string& node) {
-  return (fs::path{tls_settings::expand(cfg.tls.certificates, node)} / (node + ".crt")).string();
+  return (fs::path{expand_node(cfg.tls.certificates, node)} / (node + ".crt")).string();
 }
 
 /// Changes whenever the file is rewritten (modification time and size).
@@ -39,14 +39,14 @@ void warn_if_expiring(const identity_info& info, const std::string& self) {
 } // namespace
 
 trust::trust(const config& cfg, const std::string& node)
-    : cfg_(cfg), node_(node), key_(tls_settings::expand(cfg.tls.key, node)),
+    : cfg_(cfg), node_(node), key_(expand_node(cfg.tls.key, node)),
       certificate_(certificate_of(cfg, node)) {
   auto mine = check_identity_files(key_, certificate_, node);
   signing_ = std::make_shared<signing_key>(key_);
   key_stamp_ = stamp_of(key_);
   warn_if_expiring(mine, node_);
   expiry_checked_ = std::chrono::steady_clock::now();
-  auto path = tls_settings::expand(cfg.tls.registry, node);
+  auto path = expand_node(cfg.tls.registry, node);
   registry_ = registry::load(path);
   registry_stamp_ = stamp_of(path);
   auto entry = registry_.find_name(node);
@@ -59,7 +59,7 @@ trust::trust(const config& cfg, const std::string& node)
 }
 
 void trust::reload_registry() {
-  auto path = tls_settings::expand(cfg_.tls.registry, node_);
+  auto path = expand_node(cfg_.tls.registry, node_);
   auto stamp = stamp_of(path);
   if (stamp == registry_stamp_)
     return;
@@ -112,7 +112,7 @@ bool trust::verify(const std::string& node, const std::string& data, const std::
 }
 
 std::string trust::sources_stamp() const {
-  auto stamp = stamp_of(tls_settings::expand(cfg_.tls.registry, node_));
+  auto stamp = stamp_of(expand_node(cfg_.tls.registry, node_));
   for (const auto& n : cfg_.nodes)
     stamp += " " + stamp_of(certificate_of(cfg_, n.name));
   return stamp;

@@ -149,7 +149,7 @@ CAF_TEST(the documentation examples are valid) {
     parse_config(block, "docs/configuration.md");
     ++examples;
   }
-  CAF_CHECK_EQUAL(examples, 4u);
+  CAF_CHECK_EQUAL(examples, 5u);
 }
 
 CAF_TEST(a file with every key sets every field) {
@@ -317,7 +317,7 @@ CAF_TEST(an unknown key lists the known ones) {
                   "checks, rise, fall)");
   CAF_CHECK_EQUAL(
       error_of(with_rest("[prbe]\n")),
-      "test.toml:1: prbe: unknown key (known: cluster, probe, channel, duty, tls, log)");
+      "test.toml:1: prbe: unknown key (known: cluster, probe, channel, duty, tls, breath, log)");
   CAF_CHECK_EQUAL(error_of(with_rest("[duty.x]\ncommand = \"x\"\nstop-grace = 1\n")),
                   "test.toml:3: duty.x.stop-grace: unknown key (known: chain, command, env, "
                   "stop_grace, startup_delay, restart_min, restart_max)");
@@ -496,7 +496,7 @@ CAF_TEST(the tls table sets the identity files and node placeholders expand) {
                                     "registry = \"/reg/nodes.json\"\n"),
                           "test.toml");
   CAF_CHECK(cfg.tls.enabled);
-  CAF_CHECK_EQUAL(tls_settings::expand(cfg.tls.key, "alpha"), "/keys/alpha.key");
+  CAF_CHECK_EQUAL(expand_node(cfg.tls.key, "alpha"), "/keys/alpha.key");
   CAF_CHECK_EQUAL(cfg.tls.certificates, "/certs");
   CAF_CHECK_EQUAL(cfg.tls.registry, "/reg/nodes.json");
   auto plain = parse_config(with_rest("[tls]\nenabled = false\n"), "test.toml");
@@ -504,4 +504,68 @@ CAF_TEST(the tls table sets the identity files and node placeholders expand) {
   CAF_CHECK_EQUAL(error_of(with_rest("[tls]\nenabled = \"no\"\n")).substr(0, 14), "test.toml:2: t");
   CAF_CHECK(error_of(with_rest("[tls]\nenabled = \"no\"\n")).find("tls.enabled") !=
             std::string::npos);
+}
+
+CAF_TEST(the breath table sets every field and expands the node name) {
+  auto cfg = parse_config(with_rest(R"([breath]
+repo = "/var/lib/montana/{node}/repo"
+remote = "upstream"
+branch = "trunk"
+interval = "5s"
+paths = ["data/users.json", "extra/notes.txt"]
+author_name = "montana {node}"
+author_email = "{node}@example.org"
+ssh_key = "/etc/montana/{node}.git-key"
+ssh_user = "deploy"
+token_user = "bot"
+token_env = "MONTANA_GIT_TOKEN"
+push_attempts = 5
+step_timeout = "30s"
+backoff_max = "10m"
+history = 10
+)"),
+                          "breath.toml");
+  auto b = breath_for(cfg, "b");
+  CAF_CHECK_EQUAL(b.repo, "/var/lib/montana/b/repo");
+  CAF_CHECK_EQUAL(b.remote, "upstream");
+  CAF_CHECK_EQUAL(b.branch, "trunk");
+  CAF_CHECK_EQUAL(b.interval.count(), 5000);
+  CAF_CHECK_EQUAL(b.paths, (std::vector<std::string>{"data/users.json", "extra/notes.txt"}));
+  CAF_CHECK_EQUAL(b.author_name, "montana b");
+  CAF_CHECK_EQUAL(b.author_email, "b@example.org");
+  CAF_CHECK_EQUAL(b.credentials.ssh_key, "/etc/montana/b.git-key");
+  CAF_CHECK_EQUAL(b.credentials.ssh_user, "deploy");
+  CAF_CHECK_EQUAL(b.credentials.token_user, "bot");
+  CAF_CHECK_EQUAL(b.credentials.token_env, "MONTANA_GIT_TOKEN");
+  CAF_CHECK_EQUAL(b.push_attempts, 5);
+  CAF_CHECK_EQUAL(b.step_timeout.count(), 30000);
+  CAF_CHECK_EQUAL(b.backoff_max.count(), 600000);
+  CAF_CHECK_EQUAL(b.history, 10);
+  // No [breath] (the default): no repository, so no breather, and the issue's defaults.
+  auto plain = parse_config(with_rest(""), "plain.toml");
+  CAF_CHECK(plain.breath.repo.empty());
+  CAF_CHECK_EQUAL(plain.breath.interval.count(), 12000);
+  CAF_CHECK_EQUAL(plain.breath.paths,
+                  (std::vector<std::string>{"data/users.json", "node_crypto/nodes.json"}));
+}
+
+CAF_TEST(bad breath settings name the key) {
+  CAF_CHECK_EQUAL(error_of(with_rest("[breath]\npaths = [\"../etc/passwd\"]\n")),
+                  "test.toml:2: breath.paths[0]: '../etc/passwd' must be a relative path "
+                  "inside the repository (no '..', no .git)");
+  CAF_CHECK_EQUAL(error_of(with_rest("[breath]\npaths = [\"a\", \".git/config\"]\n")),
+                  "test.toml:2: breath.paths[1]: '.git/config' must be a relative path "
+                  "inside the repository (no '..', no .git)");
+  CAF_CHECK_EQUAL(error_of(with_rest("[breath]\npaths = [\"a\", \"a\"]\n")),
+                  "test.toml:2: breath.paths[1]: 'a' appears twice");
+  CAF_CHECK_EQUAL(error_of(with_rest("[breath]\npaths = []\n")),
+                  "test.toml:2: breath.paths: must not be empty");
+  CAF_CHECK_EQUAL(
+      error_of(with_rest("[breath]\ntoken_file = \"/t\"\ntoken_env = \"T\"\n")),
+      "test.toml:3: breath.token_env: give the token either in token_file or in token_env, "
+      "not both");
+  CAF_CHECK_EQUAL(error_of(with_rest("[breath]\ninterval = \"1m\"\nbackoff_max = \"30s\"\n")),
+                  "test.toml:2: breath.interval: 60s must be at most breath.backoff_max (30s)");
+  CAF_CHECK(error_of(with_rest("[breath]\npassword = \"x\"\n"))
+                .starts_with("test.toml:2: breath.password: unknown key (known: repo, remote"));
 }

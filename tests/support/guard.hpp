@@ -36,18 +36,21 @@ inline void clean_up() {
   }
 }
 
-/// The openssl command-line tool, looked up on PATH once (never between fork and exec); empty
-/// when there is none.
+/// The program `name` on PATH (look it up before fork, never between fork and exec); empty when
+/// there is none.
+inline std::string find_tool(const std::string& name) {
+  const char* env = std::getenv("PATH");
+  std::istringstream dirs{env ? env : "/usr/bin:/bin"};
+  std::string dir;
+  while (std::getline(dirs, dir, ':'))
+    if (auto candidate = dir + "/" + name; ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  return std::string{};
+}
+
+/// The openssl command-line tool, looked up once; empty when there is none.
 inline const std::string& openssl_tool() {
-  static const std::string path = [] {
-    const char* env = std::getenv("PATH");
-    std::istringstream dirs{env ? env : "/usr/bin:/bin"};
-    std::string dir;
-    while (std::getline(dirs, dir, ':'))
-      if (auto candidate = dir + "/openssl"; ::access(candidate.c_str(), X_OK) == 0)
-        return candidate;
-    return std::string{};
-  }();
+  static const std::string path = find_tool("openssl");
   return path;
 }
 

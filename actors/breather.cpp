@@ -1,0 +1,324 @@
+#include "actors/breather.hpp"
+
+#include "actors/coro.hpp"
+#include "actors/unexpected.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <deque>
+#include <exception>
+#include <utility>
+#include <vector>
+
+namespace montana {
+
+namespace {
+
+/// Runs one port call; a failure becomes an error whose context is its one-line reason.
+template <class F>
+auto attempt(F f) -> caf::result<decltype(f())> {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return caf::make_error(caf::sec::runtime_error, std::string{e.what()});
+  }
+}
+
+/// The git worker: owns the port and performs one step per request, blocking.
+caf::behavior breath_worker(caf::event_based_actor*, breath_port_ptr port) {
+  return {
+      [port](prepare_atom) { return attempt([&] { return port->prepare(); }); },
+      [port](exhale_atom, const std::string& message, const std::string& utc) {
+        return attempt([&] { return port->exhale(message, utc); });
+      },
+      [port](fetch_atom) { return attempt([&] { return port->fetch(); }); },
+      [port](inhale_atom, const std::string& utc) {
+        return attempt([&] { return port->inhale(utc); });
+      },
+      [port](push_atom) { return attempt([&] { return port->push(); }); },
+      [port](ahead_atom) { return attempt([&] { return port->ahead(); }); },
+  };
+}
+
+/// Broken-down UTC time of `unix_us`.
+std::tm utc_of(int64_t unix_us) {
+  auto seconds = static_cast<std::time_t>(unix_us / 1000000);
+  std::tm out{};
+  ::gmtime_r(&seconds, &out);
+  return out;
+}
+
+std::string format_utc(int64_t unix_us, const char* pattern) {
+  auto tm = utc_of(unix_us);
+  char text[32];
+  auto n = std::strftime(text, sizeof text, pattern, &tm);
+  return std::string(text, n);
+}
+
+std::string ms(int64_t us) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", static_cast<double>(us) / 1000.0);
+  return text;
+}
+
+void append(std::vector<std::string>& to, const std::vector<std::string>& from) {
+  to.insert(to.end(), from.begin(), from.end());
+}
+
+struct breather_state {
+  static inline const char* name = "breather";
+
+  caf::event_based_actor* self;
+  breather_params params;
+  caf::actor worker;
+  std::deque<breath_report> history;
+  uint64_t seq = 0;
+  /// Failed breaths in a row: the backoff exponent.
+  int failures = 0;
+  /// Whether the clone must be (re)opened and repaired before the next breath.
+  bool need_prepare = true;
+  /// `breathe` requests for the next breath, and for the one running.
+  std::vector<caf::response_promise> asked;
+  std::vector<caf::response_promise> answering;
+  /// Raised by a `breathe` request: cuts the pause short.
+  co::signal now;
+  co::scope coros; // last: suspended frames go before what they use
+
+  explicit breather_state(caf::event_based_actor* self) : self(self), coros(self) {}
+
+  const std::string& node() const { return params.node; }
+
+  caf::timespan step_timeout() const { return params.settings.step_timeout; }
+
+  /// A step's error as one line.
+  std::string reason(const caf::error& err) const {
+    if (err == caf::sec::request_timeout)
+      return "no answer within " +
+             ms(std::chrono::duration_cast<std::chrono::microseconds>(params.settings.step_timeout)
+                    .count()) +
+             " ms (the git worker is still busy)";
+    const auto& context = err.context();
+    if (context.match_elements<std::string>())
+      return context.get_as<std::string>(0);
+    return self->system().render(err);
+  }
+
+  int64_t since(caf::actor_clock::time_point start) const {
+    return std::chrono::duration_cast<std::chrono::microseconds>(self->clock().now() - start)
+        .count();
+  }
+
+  /// Logs `report`, keeps it in the history and answers whoever asked for it.
+  void record(breath_report report) {
+    if (report.ok) {
+      failures = 0;
+      spdlog::info("[{}] {}", node(), describe(report));
+    } else {
+      ++failures;
+      need_prepare = true;
+      spdlog::warn("[{}] {}; next breath in {} s", node(), describe(report),
+                   breath_delay(params.settings, failures).count() / 1000.0);
+    }
+    for (std::size_t i = 0; i < report.conflicts.size(); ++i)
+      spdlog::warn("[{}] breath {}: conflict in {}: the remote's version kept{}", node(),
+                   report.seq, report.conflicts[i],
+                   i < report.copies.size() ? ", ours in " + report.copies[i] : std::string{});
+    for (auto& rp : answering)
+      rp.deliver(report);
+    answering.clear();
+    history.push_back(std::move(report));
+    while (history.size() > static_cast<std::size_t>(std::max(1, params.settings.history)))
+      history.pop_front();
+  }
+};
+
+/// The breather's life: pause, breathe, record, forever.
+co::task run(co::scope& coros, breather_state& st) {
+  const auto& cfg = st.params.settings;
+  for (;;) {
+    if (!st.now.notified() && st.seq > 0)
+      co_await st.now.wait(coros, breath_delay(cfg, st.failures));
+    st.now.reset();
+    st.answering = std::move(st.asked);
+    st.asked.clear();
+    breath_report r;
+    r.seq = ++st.seq;
+    r.started_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+    const auto started = st.self->clock().now();
+    const auto utc = compact_utc(r.started_us);
+    std::string failed;
+    caf::error error;
+    do {
+      if (st.need_prepare) {
+        auto repaired = co_await co::request<std::string>(coros, st.worker, st.step_timeout(),
+                                                          prepare_atom::value);
+        if (!repaired) {
+          failed = "prepare";
+          error = repaired.error();
+          break;
+        }
+        r.repaired = *repaired;
+        st.need_prepare = false;
+      }
+      auto message = breath_message(st.node(), r.started_us);
+      auto step = st.self->clock().now();
+      auto exhaled = co_await co::request<exhale_result>(coros, st.worker, st.step_timeout(),
+                                                         exhale_atom::value, message, utc);
+      r.exhale_us = st.since(step);
+      if (!exhaled) {
+        failed = "exhale";
+        error = exhaled.error();
+        break;
+      }
+      append(r.conflicts, exhaled->conflicts);
+      append(r.copies, exhaled->copies);
+      bool done = false;
+      while (!done && r.push_attempts < static_cast<uint32_t>(std::max(1, cfg.push_attempts))) {
+        step = st.self->clock().now();
+        auto fetched =
+            co_await co::request<uint64_t>(coros, st.worker, st.step_timeout(), fetch_atom::value);
+        r.fetch_us += st.since(step);
+        if (!fetched) {
+          failed = "fetch";
+          error = fetched.error();
+          break;
+        }
+        r.commits_in += *fetched;
+        step = st.self->clock().now();
+        auto inhaled = co_await co::request<inhale_result>(coros, st.worker, st.step_timeout(),
+                                                           inhale_atom::value, utc);
+        r.inhale_us += st.since(step);
+        if (!inhaled) {
+          failed = "inhale";
+          error = inhaled.error();
+          break;
+        }
+        append(r.conflicts, inhaled->conflicts);
+        append(r.copies, inhaled->copies);
+        step = st.self->clock().now();
+        auto ahead =
+            co_await co::request<uint64_t>(coros, st.worker, st.step_timeout(), ahead_atom::value);
+        if (!ahead) {
+          r.push_us += st.since(step);
+          failed = "push";
+          error = ahead.error();
+          break;
+        }
+        if (*ahead == 0) {
+          r.push_us += st.since(step);
+          done = true;
+          break;
+        }
+        ++r.push_attempts;
+        auto pushed = co_await co::request<push_result>(coros, st.worker, st.step_timeout(),
+                                                        push_atom::value);
+        r.push_us += st.since(step);
+        if (!pushed) {
+          failed = "push";
+          error = pushed.error();
+          r.pending = *ahead;
+          break;
+        }
+        if (pushed->pushed) {
+          r.commits_out = pushed->commits;
+          done = true;
+        } else {
+          r.pending = *ahead;
+        }
+      }
+      if (failed.empty() && !done) {
+        failed = "push";
+        r.error = "refused as non-fast-forward " + std::to_string(r.push_attempts) +
+                  " times (others pushed meanwhile)";
+      }
+    } while (false);
+    if (!failed.empty() && failed != "prepare" && error != caf::sec::request_timeout &&
+        r.pending == 0) {
+      // Local commits stay for the next breath; say how many.
+      auto ahead =
+          co_await co::request<uint64_t>(coros, st.worker, st.step_timeout(), ahead_atom::value);
+      if (ahead)
+        r.pending = *ahead;
+    }
+    r.total_us = st.since(started);
+    r.ok = failed.empty();
+    if (!r.ok) {
+      r.failed_step = failed;
+      if (r.error.empty())
+        r.error = st.reason(error);
+    }
+    st.record(std::move(r));
+  }
+}
+
+} // namespace
+
+duration breath_delay(const breath_settings& settings, int failures) {
+  auto delay = settings.interval;
+  for (int i = 0; i < failures && delay < settings.backoff_max; ++i)
+    delay *= 2;
+  return std::max(settings.interval, std::min(delay, settings.backoff_max));
+}
+
+std::string breath_message(const std::string& node, int64_t unix_us) {
+  return "[sync] breathing " + node + " " + format_utc(unix_us, "%Y-%m-%dT%H:%M:%SZ");
+}
+
+std::string compact_utc(int64_t unix_us) {
+  return format_utc(unix_us, "%Y%m%dT%H%M%SZ");
+}
+
+std::string describe(const breath_report& r) {
+  std::string line = "breath " + std::to_string(r.seq) + ": ";
+  line += r.ok ? "ok" : "failed at " + r.failed_step;
+  line += " in " + ms(r.total_us) + " ms (exhale " + ms(r.exhale_us) + ", fetch " + ms(r.fetch_us) +
+          ", inhale " + ms(r.inhale_us) + ", push " + ms(r.push_us) + " ms), " +
+          std::to_string(r.commits_in) + " in, " + std::to_string(r.commits_out) + " out";
+  if (r.push_attempts > 1)
+    line += ", " + std::to_string(r.push_attempts) + " pushes";
+  if (!r.conflicts.empty())
+    line += ", " + std::to_string(r.conflicts.size()) + " conflicts";
+  if (r.pending > 0)
+    line += ", " + std::to_string(r.pending) + " local commits kept for later";
+  if (!r.repaired.empty())
+    line += "; repaired: " + r.repaired;
+  if (!r.ok)
+    line += ": " + r.error;
+  return line;
+}
+
+caf::actor spawn_breather(caf::actor_system& sys, breather_params params) {
+  return sys.spawn(
+      [](caf::stateful_actor<breather_state>* self, breather_params p) -> caf::behavior {
+        auto& st = self->state;
+        st.params = std::move(p);
+        st.worker =
+            st.params.detached
+                ? self->system().spawn<caf::detached + caf::hidden>(breath_worker, st.params.port)
+                : self->system().spawn<caf::hidden>(breath_worker, st.params.port);
+        self->link_to(st.worker);
+        drop_unexpected(self, st.node() + " breather");
+        run(st.coros, st);
+        return {
+            [self](history_atom) {
+              const auto& h = self->state.history;
+              return std::vector<breath_report>(h.begin(), h.end());
+            },
+            [self](breathe_atom) {
+              auto rp = self->make_response_promise();
+              self->state.asked.push_back(rp);
+              self->state.now.notify();
+              return rp;
+            },
+        };
+      },
+      std::move(params));
+}
+
+} // namespace montana

@@ -1,0 +1,48 @@
+// breather: keeps this node's clone of the shared repository in step with the others by
+// breathing every `interval`: exhale (commit the synced paths), fetch, inhale (replay local
+// commits on the remote branch), push; a push refused as non-fast-forward fetches, inhales
+// and pushes again, at most `push_attempts` times per breath.
+//
+// The git work runs on a detached worker of its own (the breath_port), so a slow remote never
+// holds a CAF scheduler thread, a probe or a failover. A failed breath keeps every local
+// commit (the next one pushes them), is logged with the step and the reason, and makes the
+// breather back off: interval x 2^failures, capped at `backoff_max`. Before the first breath
+// and after a failed one the port's prepare() reopens and repairs the clone.
+#pragma once
+
+#include "actors/breath_port.hpp"
+#include "actors/settings.hpp"
+
+#include <string>
+
+namespace montana {
+
+struct breather_params {
+  /// This node's name: in commit messages, conflict copies and log lines.
+  std::string node;
+  /// `[breath]` with `{node}` already expanded.
+  breath_settings settings;
+  breath_port_ptr port;
+  /// false runs the port on the breather's scheduler (deterministic tests with a fake only).
+  bool detached = true;
+};
+
+/// Pause before the next breath after `failures` failed breaths in a row.
+duration breath_delay(const breath_settings& settings, int failures);
+
+/// Commit message of a breath: "[sync] breathing <node> <UTC time, ISO 8601>".
+std::string breath_message(const std::string& node, int64_t unix_us);
+
+/// Compact UTC time for conflict copies, e.g. "20261122T004512Z".
+std::string compact_utc(int64_t unix_us);
+
+/// The one log line of a breath.
+std::string describe(const breath_report& report);
+
+/// Spawns the breather; its first breath starts at once. It answers
+///   (history_atom) -> std::vector<breath_report>: the last `history` breaths, oldest first;
+///   (breathe_atom) -> breath_report: breathes now (or right after the running breath) and
+///                     answers with that breath's report.
+caf::actor spawn_breather(caf::actor_system& sys, breather_params params);
+
+} // namespace montana

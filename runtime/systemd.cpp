@@ -1,0 +1,139 @@
+#include "runtime/systemd.hpp"
+
+#include "messages/messages.hpp"
+#include "runtime/node.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <optional>
+#include <pthread.h>
+
+namespace montana {
+
+namespace {
+
+using std::chrono::microseconds;
+
+/// Without a watchdog, rounds still refresh the status this often.
+constexpr microseconds status_round = std::chrono::seconds{5};
+
+/// Sends one notification; without NOTIFY_SOCKET sd_notify does nothing. A lost notification
+/// needs no handling here: systemd acts on what it does not receive.
+void notify(const std::string& text) {
+  sd_notify(0, text.c_str());
+}
+
+/// Sends `question` to `dest` and lets `handlers` take one reply within `timeout`. The timeout is
+/// timed on this thread: CAF's request timeouts come from its clock thread, which a wedge may have
+/// stopped too. A fresh hidden actor per question, so a late reply never answers the next one.
+template <class... Handlers>
+void ask(caf::actor_system& sys, const caf::actor& dest, microseconds timeout,
+         caf::message question, Handlers... handlers) {
+  caf::scoped_actor self{sys, true};
+  self->send(dest, std::move(question));
+  self->receive(
+      std::move(handlers)..., caf::after(timeout) >> [] {});
+}
+
+} // namespace
+
+service_notifier::service_notifier(node& n) : node_(n), round_(status_round) {
+  const char* socket = std::getenv("NOTIFY_SOCKET");
+  if (socket == nullptr || *socket == '\0')
+    return;
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) > 0) {
+    watchdog_ = true;
+    // Half the period, as systemd advises, but at least every status round; at least 1 ms, so a
+    // tiny period is no busy loop.
+    round_ = std::clamp(microseconds{usec / 2}, microseconds{1000}, status_round);
+  }
+  notify("READY=1\nSTATUS=node " + n.name() +
+         " up: " + std::to_string(n.cluster().nodes.size() - 1) + " peers, " +
+         std::to_string(n.leaders().size()) + " duties");
+  thread_ = std::thread{[this] { run(); }};
+}
+
+service_notifier::~service_notifier() {
+  stopping();
+}
+
+void service_notifier::stopping() {
+  {
+    std::lock_guard guard{mutex_};
+    if (stopping_)
+      return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable())
+    thread_.join();
+  notify("STOPPING=1\nSTATUS=node " + node_.name() + " leaving");
+}
+
+void service_notifier::run() {
+  // The name lets a test freeze every other thread of the process (a wedged actor system).
+  pthread_setname_np(pthread_self(), "montana-health");
+  auto next = std::chrono::steady_clock::now();
+  bool was_healthy = true;
+  std::string status;
+  for (uint64_t seq = 1;; ++seq) {
+    // A fixed cadence, so a slow answer does not push the next watchdog ping further out; after
+    // a round longer than the cadence the next one starts at once.
+    next = std::max(next + round_, std::chrono::steady_clock::now());
+    {
+      std::unique_lock guard{mutex_};
+      if (wake_.wait_until(guard, next, [this] { return stopping_; }))
+        return;
+    }
+    auto ok = healthy(seq);
+    if (ok != was_healthy) {
+      if (ok)
+        spdlog::info("[{}] health: the gateway answers again", node_.name());
+      else
+        spdlog::warn(
+            "[{}] health: the gateway did not answer a ping within {} ms{}", node_.name(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(answer_timeout()).count(),
+            watchdog_ ? ": watchdog pings withheld" : "");
+    }
+    was_healthy = ok;
+    if (!ok)
+      continue;
+    if (watchdog_)
+      notify("WATCHDOG=1");
+    if (auto now = status_line(); now != status) {
+      status = now;
+      notify("STATUS=" + status);
+    }
+  }
+}
+
+bool service_notifier::healthy(uint64_t seq) {
+  bool answered = false;
+  ask(node_.system(), node_.gateway(), answer_timeout(), caf::make_message(ping{node_.name(), seq}),
+      [&](const pong& x) { answered = x.seq == seq; });
+  return answered;
+}
+
+std::string service_notifier::status_line() {
+  std::optional<size_t> linked;
+  ask(node_.system(), node_.gateway(), answer_timeout(), caf::make_message(status_atom::value),
+      [&](const std::vector<std::string>& nodes) { linked = nodes.size(); });
+  auto text = "node " + node_.name() + ": " + (linked ? std::to_string(*linked) : "?") + " of " +
+              std::to_string(node_.cluster().nodes.size() - 1) + " peers linked";
+  for (const auto& [duty, leader] : node_.leaders()) {
+    std::string role = "?";
+    ask(node_.system(), leader, answer_timeout(), caf::make_message(status_atom::value),
+        [&](const std::string& r, uint64_t term) {
+          role = r + " (term " + std::to_string(term) + ")";
+        });
+    text += "; duty " + duty + ": " + role;
+  }
+  return text;
+}
+
+} // namespace montana

@@ -1,0 +1,54 @@
+// What `montana-actors run` tells systemd (sd_notify(3)): ready, a status line, a watchdog fed by
+// the node's own health, stopping. Without NOTIFY_SOCKET in the environment it does nothing.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace montana {
+
+class node;
+
+/// Reports a started node to the service manager. At construction READY=1 with a STATUS= line;
+/// then, from its own thread ("montana-health"), a round every half watchdog period (at most 5 s):
+/// a `ping` to the node's gateway must come back as `pong` within a quarter round, and only then
+/// does the round send WATCHDOG=1 (when WATCHDOG_USEC is set) — so a wedged actor system stops
+/// the pings and systemd restarts the service. Each round also refreshes STATUS= (linked peers,
+/// each duty's role) when it changed.
+class service_notifier {
+public:
+  /// `n` must be started; call stopping() before the node leaves or stops.
+  explicit service_notifier(node& n);
+  /// Calls stopping().
+  ~service_notifier();
+
+  service_notifier(const service_notifier&) = delete;
+  service_notifier& operator=(const service_notifier&) = delete;
+
+  /// Ends the health thread and sends STOPPING=1. Idempotent.
+  void stopping();
+
+private:
+  void run();
+  /// One health check; true when the gateway answered in time.
+  bool healthy(uint64_t seq);
+  /// Linked peers and duty roles, as shown by `systemctl status`.
+  std::string status_line();
+  /// Bound of each answer: a quarter round, so the ping and the status questions of a node with
+  /// one duty fit in one round.
+  std::chrono::microseconds answer_timeout() const { return round_ / 4; }
+
+  node& node_;
+  /// Time between two rounds; half of it bounds each answer.
+  std::chrono::microseconds round_;
+  bool watchdog_ = false;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+} // namespace montana
