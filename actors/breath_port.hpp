@@ -54,7 +54,8 @@ public:
 using breath_port_ptr = std::shared_ptr<breath_port>;
 
 /// Whether `path` is a repository-relative path that stays inside the working tree: not
-/// empty, not absolute, no empty, "." or ".." component, no ".git" component, no trailing '/'.
+/// empty, not absolute, no empty, "." or ".." component, no ".git" component, no trailing '/',
+/// no newline (git_port keeps synced paths in a line-based record).
 bool repo_relative(std::string_view path);
 
 } // namespace montana

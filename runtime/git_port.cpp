@@ -346,7 +346,7 @@ std::string git_port::branch_ref() const {
 std::string git_port::prepare() {
   repo_.reset();
   for (const auto& path : settings_.paths)
-    if (!inside_worktree(path))
+    if (!repo_relative(path))
       git_fail("prepare", settings_.repo, "synced path '" + path + "' is not inside the clone");
   auto repo = git_repo::open(settings_.repo, settings_.credentials);
   const auto dir = repo.gitdir() + "montana/";
@@ -625,7 +625,7 @@ inhale_result git_port::inhale(const std::string& utc) {
     std::stable_partition(wanted.begin(), wanted.end(),
                           [](const auto& item) { return !item.second; });
     for (const auto& [path, version] : wanted) {
-      if (!inside_worktree(path)) { // only a hostile tree holds such a path: never written
+      if (!repo_relative(path)) { // only a hostile tree holds such a path: never written
         result.kept.push_back(path);
         continue;
       }

@@ -1,5 +1,6 @@
 #include "runtime/git_repo.hpp"
 
+#include "actors/breath_port.hpp"
 #include "runtime/git_credentials.hpp"
 
 #include <git2.h>
@@ -217,23 +218,6 @@ void git_fail(const std::string& operation, const std::string& repo, const std::
   throw git_failure{line};
 }
 
-bool inside_worktree(const std::string& path) {
-  if (path.empty() || path.front() == '/' || path.back() == '/' ||
-      path.find('\n') != std::string::npos)
-    return false;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    auto end = path.find('/', start);
-    if (end == std::string::npos)
-      end = path.size();
-    auto part = path.substr(start, end - start);
-    if (part.empty() || part == "." || part == ".." || part == ".git")
-      return false;
-    start = end + 1;
-  }
-  return true;
-}
-
 void git_repo::repository_free::operator()(git_repository* repo) const noexcept {
   git_repository_free(repo);
 }
@@ -426,7 +410,7 @@ std::optional<std::string> git_repo::commit(const std::optional<std::string>& pa
   if (parent_tree)
     check(git_index_read_tree(scratch.get(), parent_tree.get()), "commit", path_);
   for (const auto& change : changes) {
-    if (!inside_worktree(change.path))
+    if (!repo_relative(change.path))
       git_fail("commit", path_, "'" + change.path + "' is not a path inside the working tree");
     if (!change.entry) {
       check(git_index_remove_bypath(scratch.get(), change.path.c_str()), "commit " + change.path,
