@@ -3,7 +3,8 @@
 namespace montana {
 
 bool repo_relative(std::string_view path) {
-  if (path.empty() || path.front() == '/' || path.back() == '/')
+  if (path.empty() || path.front() == '/' || path.back() == '/' ||
+      path.find('\n') != std::string_view::npos)
     return false;
   while (!path.empty()) {
     auto end = path.find('/');

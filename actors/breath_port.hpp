@@ -38,8 +38,9 @@ public:
   virtual uint64_t fetch() = 0;
 
   /// Replays the local commits on the remote-tracking branch (merge rule of json_merge.hpp for
-  /// conflicts) and brings the synced working files up to date. Unrelated modified, staged or
-  /// untracked files are neither committed nor touched.
+  /// conflicts) and brings the working files the branch changed up to date where they are
+  /// unchanged locally. Locally modified, staged or untracked files are neither committed nor
+  /// touched (a synced one is merged by the next exhale).
   virtual inhale_result inhale(const std::string& utc) = 0;
 
   /// Pushes the local branch; `pushed` is false when the remote refused it as
@@ -53,7 +54,8 @@ public:
 using breath_port_ptr = std::shared_ptr<breath_port>;
 
 /// Whether `path` is a repository-relative path that stays inside the working tree: not
-/// empty, not absolute, no empty, "." or ".." component, no ".git" component, no trailing '/'.
+/// empty, not absolute, no empty, "." or ".." component, no ".git" component, no trailing '/',
+/// no newline (git_port keeps synced paths in a line-based record).
 bool repo_relative(std::string_view path);
 
 } // namespace montana

@@ -132,6 +132,11 @@ on_disk_file look(const std::string& full, const std::string& step, const std::s
   return file;
 }
 
+/// Whether `text` has a line git writes into a conflicted file ("<<<<<<< ours").
+bool has_conflict_markers(const std::string& text) {
+  return text.starts_with("<<<<<<< ") || text.find("\n<<<<<<< ") != std::string::npos;
+}
+
 /// Whether the working file `disk` holds version `version` (the executable bit aside).
 bool holds(const std::optional<file_entry>& disk, const std::optional<file_entry>& version) {
   if (!disk || !version)
@@ -341,7 +346,7 @@ std::string git_port::branch_ref() const {
 std::string git_port::prepare() {
   repo_.reset();
   for (const auto& path : settings_.paths)
-    if (!inside_worktree(path))
+    if (!repo_relative(path))
       git_fail("prepare", settings_.repo, "synced path '" + path + "' is not inside the clone");
   auto repo = git_repo::open(settings_.repo, settings_.credentials);
   const auto dir = repo.gitdir() + "montana/";
@@ -384,8 +389,27 @@ std::string git_port::prepare() {
                                           " lock or temporary files of an interrupted step");
   }
   step_mark mark{repo, "prepare", settings_.repo};
-  if (auto aborted = repo.repair(); !aborted.empty())
-    repaired.push_back(std::move(aborted));
+  {
+    // Aborting a rebase or merge resets working files, synced ones too: writers may have kept
+    // writing meanwhile, so each goes back to what it was unless it holds git's conflict markers.
+    sync_lock lock{writer_lock_path(repo), options_.lock_wait};
+    const auto workdir = repo.workdir();
+    std::vector<on_disk_file> before;
+    for (const auto& path : settings_.paths)
+      before.push_back(look(workdir + path, "prepare", settings_.repo));
+    if (auto aborted = repo.repair(); !aborted.empty()) {
+      repaired.push_back(std::move(aborted));
+      for (std::size_t i = 0; i < before.size(); ++i) {
+        const auto& file = before[i];
+        const auto& path = settings_.paths[i];
+        if (!file.entry || file.entry->mode == symlink_file || has_conflict_markers(file.text) ||
+            holds(look(workdir + path, "prepare", settings_.repo).entry, file.entry))
+          continue;
+        put_file(workdir, path, file.entry, file.text, "prepare", settings_.repo);
+        repaired.push_back("kept the working copy of " + path);
+      }
+    }
+  }
   if (auto head = repo.head_branch(); head != branch_ref())
     git_fail("prepare", settings_.repo, "HEAD is on " + head + ", not " + branch_ref());
   if (!record) { // the first breath: the working tree is taken to reflect HEAD
@@ -602,7 +626,7 @@ inhale_result git_port::inhale(const std::string& utc) {
     std::stable_partition(wanted.begin(), wanted.end(),
                           [](const auto& item) { return !item.second; });
     for (const auto& [path, version] : wanted) {
-      if (!inside_worktree(path)) { // only a hostile tree holds such a path: never written
+      if (!repo_relative(path)) { // only a hostile tree holds such a path: never written
         result.kept.push_back(path);
         continue;
       }

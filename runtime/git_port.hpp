@@ -16,16 +16,19 @@
 //   - `tip`: the commit the working tree was last brought up to date with by an inhale, and
 //   - per synced path its *base*: the blob its working file was last synced to or committed
 //     from ("-": the file did not exist).
-// exhale reads each synced file W and compares it with HEAD's blob H and its base B (no record:
-// B = H). W = H: nothing to do. B = H: W is a local change, committed as is. W = B: the branch
-// moved under an unchanged file (a crash after the ref moved): the file gets H. Otherwise the
-// branch moved under a file written on an older version (a write landing during the last inhale,
-// or a crash): W is merged three ways with merge_synced_file (base B, ours W, theirs H), and the
-// merged file and its conflict copy are committed. A base whose blob is gone merges as "no base"
-// (every differing key conflicts, theirs wins, ours goes to the copy): nothing is lost.
+// The first prepare writes it taking the working tree to reflect HEAD. exhale reads each synced
+// file W and compares it with HEAD's blob H and its base B (no base recorded: B = H). W = H:
+// nothing to do. B = H: W is a local change, committed as is. W = B: the branch moved under an
+// unchanged file (a crash after the ref moved): the file gets H. Otherwise the branch moved under a
+// file written on an older version (a write landing during the last inhale, or a crash): W is
+// merged three ways with merge_synced_file (base B, ours W, theirs H), and the merged file and its
+// conflict copy are committed. A base whose blob is gone merges as "no base" (every differing key
+// conflicts, theirs wins, ours goes to the copy): nothing is lost.
 //
-// The writer lock. Writers of synced files that want no race at all hold an exclusive flock on
-// `sync_lock_path(repo)` (`<gitdir>/montana-sync.lock`) while they write (see `sync_lock`). The
+// The writer lock. Writers of synced files that want no race at all hold an exclusive flock(2) on
+// `sync_lock_path(repo)` (`<gitdir>/montana-sync.lock`) while they write (`sync_lock` here,
+// `fcntl.flock(fd, fcntl.LOCK_EX)` in Python; NOT fcntl/lockf record locks, which do not see
+// flock locks), and replace the file atomically (write a temporary file, rename). The
 // port holds the same lock only in its short, local critical sections: reading the synced files
 // in exhale, and each check-and-replace of working files (exhale's merged files, inhale's
 // updates). It never holds it across network I/O. A writer that does not lock can lose a race
@@ -38,8 +41,10 @@
 // the recorded tip and the branch's previous tip). Each step marks itself in
 // `<gitdir>/montana/busy`; `prepare` finding that marker knows the last step died and removes
 // the git lock files (index.lock, the branch's ref lock, ...) and temporary files it may have
-// left. A port holds `<gitdir>/montana/port.lock` (flock) from `prepare` until destroyed: a
-// second port on the same clone, in this process or another, is refused.
+// left. It aborts a rebase or merge the git CLI (or the old system) left in progress; the synced
+// files writers wrote meanwhile are put back afterwards (unless they hold conflict markers), so
+// the next exhale commits them. A port holds `<gitdir>/montana/port.lock` (flock) from `prepare`
+// until destroyed: a second port on the same clone, in this process or another, is refused.
 #pragma once
 
 #include "actors/breath_port.hpp"
@@ -56,11 +61,12 @@ namespace montana {
 /// Throws `git_failure` when `repo` is not a clone.
 std::string sync_lock_path(const std::string& repo);
 
-/// An exclusive flock on a file (created if missing), released when destroyed or moved from.
+/// An exclusive flock on a file (created if missing), held until the object holding it is
+/// destroyed.
 class sync_lock {
 public:
   /// Takes the lock on `path`, waiting up to `wait` (zero: one try); throws `git_failure`
-  /// ("git lock [<path>]: held by another process for <wait>") when it stays taken.
+  /// ("git lock [<path>]: held by someone else for over <wait> ms") when it stays taken.
   explicit sync_lock(const std::string& path,
                      std::chrono::milliseconds wait = std::chrono::milliseconds{10000});
   sync_lock(sync_lock&& other) noexcept;

@@ -1,5 +1,6 @@
 #include "runtime/git_repo.hpp"
 
+#include "actors/breath_port.hpp"
 #include "runtime/git_credentials.hpp"
 
 #include <git2.h>
@@ -159,6 +160,16 @@ git_remote_callbacks remote_callbacks(remote_session& session) {
   return callbacks;
 }
 
+/// The remote named `remote`; appends its URL to `operation` for the messages that follow.
+remote_ptr lookup_remote(git_repository* repo, const std::string& remote, std::string& operation,
+                         const std::string& path) {
+  git_remote* raw = nullptr;
+  check(git_remote_lookup(&raw, repo, remote.c_str()), operation, path);
+  remote_ptr found{raw};
+  operation += std::string{" ("} + git_remote_url(raw) + ")";
+  return found;
+}
+
 /// Whether a server's per-ref push status means "fetch and rebase first".
 bool non_fast_forward(const std::string& status) {
   for (const char* hint : {"non-fast-forward", "fetch first", "stale info"})
@@ -205,23 +216,6 @@ void git_fail(const std::string& operation, const std::string& repo, const std::
   while (!line.empty() && line.back() == ' ')
     line.pop_back();
   throw git_failure{line};
-}
-
-bool inside_worktree(const std::string& path) {
-  if (path.empty() || path.front() == '/' || path.back() == '/' ||
-      path.find('\n') != std::string::npos)
-    return false;
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    auto end = path.find('/', start);
-    if (end == std::string::npos)
-      end = path.size();
-    auto part = path.substr(start, end - start);
-    if (part.empty() || part == "." || part == ".." || part == ".git")
-      return false;
-    start = end + 1;
-  }
-  return true;
 }
 
 void git_repo::repository_free::operator()(git_repository* repo) const noexcept {
@@ -416,7 +410,7 @@ std::optional<std::string> git_repo::commit(const std::optional<std::string>& pa
   if (parent_tree)
     check(git_index_read_tree(scratch.get(), parent_tree.get()), "commit", path_);
   for (const auto& change : changes) {
-    if (!inside_worktree(change.path))
+    if (!repo_relative(change.path))
       git_fail("commit", path_, "'" + change.path + "' is not a path inside the working tree");
     if (!change.entry) {
       check(git_index_remove_bypath(scratch.get(), change.path.c_str()), "commit " + change.path,
@@ -657,10 +651,8 @@ rebase_result git_repo::rebase(const std::string& local, const std::string& onto
 }
 
 void git_repo::fetch(const std::string& remote, const std::string& branch) {
-  const auto operation = "fetch " + remote + " " + branch;
-  git_remote* raw = nullptr;
-  check(git_remote_lookup(&raw, repo_.get(), remote.c_str()), operation, path_);
-  remote_ptr origin{raw};
+  auto operation = "fetch " + remote + " " + branch;
+  auto origin = lookup_remote(repo_.get(), remote, operation, path_);
   auto spec = "+refs/heads/" + branch + ":refs/remotes/" + remote + "/" + branch;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};
@@ -672,10 +664,8 @@ void git_repo::fetch(const std::string& remote, const std::string& branch) {
 }
 
 bool git_repo::push(const std::string& remote, const std::string& branch) {
-  const auto operation = "push " + remote + " " + branch;
-  git_remote* raw = nullptr;
-  check(git_remote_lookup(&raw, repo_.get(), remote.c_str()), operation, path_);
-  remote_ptr origin{raw};
+  auto operation = "push " + remote + " " + branch;
+  auto origin = lookup_remote(repo_.get(), remote, operation, path_);
   auto spec = "refs/heads/" + branch + ":refs/heads/" + branch;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};

@@ -38,10 +38,6 @@ public:
 [[noreturn]] void git_fail(const std::string& operation, const std::string& repo,
                            const std::string& reason);
 
-/// Whether `path` is relative, stays inside the working tree and out of any `.git`, and names a
-/// file (no empty, "." or ".." parts, no trailing '/', no newline).
-bool inside_worktree(const std::string& path);
-
 /// Decides the content of one file both sides changed while replaying a local commit (normally
 /// `merge_synced_file`); may throw, which fails the rebase.
 using resolver = std::function<merge_result(const merge_input&)>;

@@ -175,13 +175,19 @@ CAF_TEST(an https remote refusing the token ends the fetch after one attempt wit
   auto repo = git_repo::open(a.string(), settings);
   auto message = error_of([&] { repo.fetch("origin", "main"); });
   CAF_MESSAGE(message);
-  CAF_CHECK_EQUAL(message, "git fetch origin main [" + a.string() +
+  CAF_CHECK_EQUAL(message, "git fetch origin main (" + url + ") [" + a.string() +
                                "]: authentication refused: the remote refused the token of " +
                                settings.token_file);
   auto seen = server.authorizations();
   CAF_REQUIRE_EQUAL(seen.size(), 2u); // the anonymous request, then one with the token
   CAF_CHECK_EQUAL(seen[0], "");
   CAF_CHECK_EQUAL(seen[1], "Basic eC1hY2Nlc3MtdG9rZW46czNjcmV0LXRva2Vu"); // x-access-token:...
+  // Credentials in the URL never reach a message.
+  must(git(a, "remote set-url origin http://montana:url-s3cret@127.0.0.1:" +
+                  std::to_string(server.port()) + "/data.git"));
+  message = error_of([&] { git_repo::open(a.string(), settings).fetch("origin", "main"); });
+  CAF_CHECK_EQUAL(message.find("s3cret"), std::string::npos);
+  CAF_CHECK_NOT_EQUAL(message.find("(http://127.0.0.1:"), std::string::npos);
   // Without credentials configured the refusal says so at once.
   auto bare = git_repo::open(a.string());
   CAF_CHECK_NOT_EQUAL(error_of([&] { bare.fetch("origin", "main"); }).find("are configured"),

@@ -326,6 +326,25 @@ CAF_TEST(prepare repairs a rebase the git CLI left stopped on a conflict) {
   check_settled(b);
 }
 
+CAF_TEST(prepare keeps a synced file written while a rebase of the git CLI was stopped) {
+  write_file(a / "node_crypto/nodes.json", "{\"mt1\": \"a\"}\n");
+  add_user(a, "a1", "from a");
+  must(git(a, "commit -q -am a") + " && " + git(a, "push -q origin main"));
+  write_file(b / "node_crypto/nodes.json", "{\"mt1\": \"b\"}\n");
+  must(git(b, "commit -q -am b") + " && " + git(b, "fetch -q origin"));
+  CAF_REQUIRE_NOT_EQUAL(run(git(b, "rebase origin/main")).status, 0);
+  CAF_REQUIRE_EQUAL(user(b, "a1"), "from a"); // the stopped rebase checked out a's version
+  add_user(b, "bot", "written during the stopped rebase");
+  auto port = std::make_unique<git_port>(breath_settings_for(b.string(), "nodeb"), "nodeb");
+  CAF_CHECK_EQUAL(port->prepare(),
+                  "aborted an interrupted rebase; kept the working copy of data/users.json");
+  CAF_CHECK_EQUAL(user(b, "bot"), "written during the stopped rebase");
+  CAF_CHECK(breathe(*port, utc));
+  CAF_CHECK_EQUAL(origin_users(origin).value("bot", ""), "written during the stopped rebase");
+  CAF_CHECK_EQUAL(origin_users(origin).value("a1", ""), "from a");
+  check_settled(b);
+}
+
 CAF_TEST(prepare removes the locks and temporary files of an interrupted step) {
   auto port = port_on(b, "nodeb");
   add_user(b, "2", "pending");
@@ -385,15 +404,18 @@ CAF_TEST(steps report a missing repository a plain directory a corrupt HEAD and 
   auto message = prepare_error(b);
   CAF_CHECK_EQUAL(message.find("git open [" + b.string() + "]: "), 0u);
   CAF_CHECK_EQUAL(message.find('\n'), std::string::npos);
-  must(git(a, "remote set-url origin " + (dir / "gone.git").string()));
+  const auto gone = (dir / "gone.git").string();
+  must(git(a, "remote set-url origin " + gone));
   auto port = port_on(a, "nodea");
   message = error_of([&] { port->fetch(); });
-  CAF_CHECK_EQUAL(message.find("git fetch origin main [" + a.string() + "]: "), 0u);
+  CAF_CHECK_EQUAL(message.find("git fetch origin main (" + gone + ") [" + a.string() + "]: "), 0u);
   CAF_MESSAGE("dead remote: " << message);
   add_user(a, "2", "x");
   port->exhale("[sync]", utc);
-  CAF_CHECK_EQUAL(
-      error_of([&] { port->push(); }).find("git push origin main [" + a.string() + "]: "), 0u);
+  CAF_CHECK_EQUAL(error_of([&] {
+                    port->push();
+                  }).find("git push origin main (" + gone + ") [" + a.string() + "]: "),
+                  0u);
   must(git(a, "checkout -q -b other"));
   CAF_CHECK_EQUAL(error_of([&] { port->prepare(); }),
                   "git prepare [" + a.string() +

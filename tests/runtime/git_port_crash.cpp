@@ -77,6 +77,7 @@ std::string recover(const fs::path& clone, const std::string& node, const std::s
 CAF_TEST_FIXTURE_SCOPE(git_port_crash_tests, git_fixture)
 
 CAF_TEST(breaths killed at random moments lose no write and leave clean clones) {
+  live_dir = dir.string(); // GUARD_FAIL removes it after ending the children
   const auto seed = std::random_device{}();
   CAF_MESSAGE("seed " << seed);
   std::mt19937 random{seed};

@@ -87,7 +87,7 @@ CAF_TEST(commit returns nullopt without a change and commits deletions) {
   CAF_REQUIRE(id.has_value());
   CAF_CHECK_EQUAL(must(git(a, "show --name-status --format= " + *id)),
                   "D\tnode_crypto/nodes.json\n");
-  for (std::string bad : {"../x", "/etc/passwd", ".git/config", "data/../README.md", ""})
+  for (std::string bad : {"../x", "/etc/passwd", ".git/config", "data/../README.md", "", "a\nb"})
     CAF_CHECK_EQUAL(error_of([&] {
                       repo.commit(before, {{bad, file_entry{same}}}, "m", "n", "e");
                     }).find("git commit [" + a.string() + "]: "),

@@ -94,14 +94,15 @@ struct git_fixture {
       built() {
         auto origin = (dir / "origin.git").string();
         auto a = dir / "a";
-        must(git_cli + "init -q --bare " + origin);
-        must(git_cli + "clone -q " + origin + " " + a.string());
+        // No sample hooks (--template=): fewer files to copy per test.
+        must(git_cli + "init -q --bare --template= " + origin);
+        must(git_cli + "clone -q --template= " + origin + " " + a.string());
         write_file(a / "data/users.json", "{\"1\": {\"first_name\": \"ann\"}}\n");
         write_file(a / "node_crypto/nodes.json", "{}\n");
         write_file(a / "README.md", "readme\n");
         must(git(a, "add -A") + " && " + git(a, "commit -q -m init") + " && " +
              git(a, "push -q origin main"));
-        must(git_cli + "clone -q " + origin + " " + (dir / "b").string());
+        must(git_cli + "clone -q --template= " + origin + " " + (dir / "b").string());
       }
       ~built() {
         std::error_code ignored;
