@@ -170,9 +170,12 @@ remote_ptr lookup_remote(git_repository* repo, const std::string& remote, std::s
   return found;
 }
 
-/// Whether a server's per-ref push status means "fetch and rebase first".
+/// Whether a server's per-ref push status means "fetch and rebase first": the branch moved, or
+/// another push was updating it at the same moment (git receive-pack says "failed to update
+/// ref" when its compare-and-swap or the ref lock fails).
 bool non_fast_forward(const std::string& status) {
-  for (const char* hint : {"non-fast-forward", "fetch first", "stale info"})
+  for (const char* hint :
+       {"non-fast-forward", "fetch first", "stale info", "failed to update ref", "failed to lock"})
     if (status.find(hint) != std::string::npos)
       return true;
   return false;
@@ -625,9 +628,8 @@ rebase_result git_repo::rebase(const std::string& local, const std::string& onto
         put(copy, merged.copy->content, regular_file);
         result.copies.push_back(copy);
       }
-      if (merged.conflict &&
-          std::find(result.conflicts.begin(), result.conflicts.end(), path) ==
-              result.conflicts.end())
+      if (merged.conflict && std::find(result.conflicts.begin(), result.conflicts.end(), path) ==
+                                 result.conflicts.end())
         result.conflicts.push_back(path);
     }
     if (git_index_has_conflicts(index.get()))

@@ -6,6 +6,7 @@
 //
 //   montana-bench-failover [--trials N] [--profile standard|fast|test]
 //                          [--transport both|tls|plain]
+#include "bench/stats.hpp"
 #include "runtime/tls.hpp"
 #include "support/cluster.hpp"
 
@@ -21,20 +22,6 @@ using namespace montana::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-double percentile(std::vector<double> xs, double p) {
-  if (xs.empty())
-    return 0;
-  std::sort(xs.begin(), xs.end());
-  auto rank = static_cast<size_t>(p / 100.0 * static_cast<double>(xs.size() - 1) + 0.5);
-  return xs[std::min(rank, xs.size() - 1)];
-}
-
-void report(const char* what, const std::vector<double>& ms) {
-  std::printf("%-34s n=%-3zu p50=%8.1f ms  p99=%8.1f ms  max=%8.1f ms\n", what, ms.size(),
-              percentile(ms, 50), percentile(ms, 99),
-              ms.empty() ? 0.0 : *std::max_element(ms.begin(), ms.end()));
-}
 
 /// Latest record of `what` by `node` after `since_us`.
 int64_t last_record(cluster& c, const std::string& what, const std::string& node,

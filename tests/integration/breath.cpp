@@ -5,6 +5,7 @@
 #include "runtime/git_port.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/git_fixture.hpp"
+#include "tests/support/guard.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -36,12 +37,20 @@ const std::map<std::string, std::string> seed = {
     {"README.md", "readme\n"},
 };
 
-/// Every node's clone at `<dir>/<node>` of the fixture's origin, with unrelated local edits that
-/// must stay local: README.md modified, staged.txt staged, untracked.txt untracked.
+/// Every node's clone at `<dir>/<node>` of the fixture's origin, served by `git daemon` on
+/// 127.0.0.1 (a real receive-pack that updates refs with a compare-and-swap; libgit2's in-process
+/// transport for a local path does not, so concurrent pushes to a path can overwrite each other),
+/// with unrelated local edits that must stay local: README.md modified, staged.txt staged,
+/// untracked.txt untracked.
 struct clones {
   git_fixture repos;
+  uint16_t port;
+  std::string url;
+  pid_t daemon = -1;
 
-  explicit clones(const std::vector<std::string>& nodes) {
+  explicit clones(const std::vector<std::string>& nodes) : port{free_port("127.0.0.1")} {
+    url = "git://127.0.0.1:" + std::to_string(port) + "/origin.git";
+    start_daemon();
     for (const auto& n : nodes) {
       auto path = clone(n);
       write_file(path / "README.md", "local edit of " + n + "\n");
@@ -51,10 +60,35 @@ struct clones {
     }
   }
 
+  ~clones() { stop_daemon(); }
+
+  /// Serves origin on `url` until stop_daemon().
+  void start_daemon() {
+    std::string problem;
+    daemon = spawn_child({find_tool("git"), "daemon", "--reuseaddr", "--export-all",
+                          "--enable=receive-pack", "--informative-errors", "--listen=127.0.0.1",
+                          "--port=" + std::to_string(port), "--base-path=" + repos.dir.string(),
+                          repos.dir.string()},
+                         "/dev/null", (repos.dir / "daemon.log").string(), problem);
+    if (daemon < 0)
+      CAF_FAIL("git daemon: " << problem);
+    if (!wait_until([&] { return run(git_cli + "ls-remote " + url).status == 0; }, 10s))
+      CAF_FAIL("git daemon does not answer: " << read_file(repos.dir / "daemon.log"));
+  }
+
+  /// The remote is gone: connections to `url` are refused.
+  void stop_daemon() {
+    if (daemon < 0)
+      return;
+    ::kill(daemon, SIGTERM);
+    ::waitpid(daemon, nullptr, 0);
+    daemon = -1;
+  }
+
   /// A fresh clone of origin at `<dir>/<name>`.
   fs::path clone(const std::string& name) const {
     auto path = repos.dir / name;
-    must(git_cli + "clone -q " + repos.origin.string() + " " + path.string());
+    must(git_cli + "clone -q " + url + " " + path.string());
     return path;
   }
 
@@ -224,8 +258,8 @@ void check_nothing_lost(const clones& repos, const std::vector<writer*>& writers
   }
   CAF_MESSAGE(keys << " keys checked");
   CAF_CHECK(keys > 0);
-  auto tree = must(git_cli + "--git-dir " + repos.repos.origin.string() +
-                   " ls-tree -r --name-only main");
+  auto tree =
+      must(git_cli + "--git-dir " + repos.repos.origin.string() + " ls-tree -r --name-only main");
   // Writers of different keys never conflict: a copy here would mean a wrong merge base.
   CAF_CHECK_EQUAL(tree.find(".conflict-"), std::string::npos);
   if (tree.find(".conflict-") != std::string::npos)
@@ -269,9 +303,8 @@ void run_writers(const std::vector<std::string>& nodes, caf::timespan how_long) 
     repos.check_local_edits_untouched(n);
     CAF_CHECK_EQUAL(unexpected_failures(c.at(n)), std::vector<std::string>{});
   }
-  CAF_CHECK_EQUAL(run(git_cli + "--git-dir " + repos.repos.origin.string() + " fsck --no-progress")
-                      .status,
-                  0);
+  CAF_CHECK_EQUAL(
+      run(git_cli + "--git-dir " + repos.repos.origin.string() + " fsck --no-progress").status, 0);
 }
 
 } // namespace
@@ -330,8 +363,7 @@ CAF_TEST(a remote that is gone for a while gets every local commit when it is ba
   for (auto& w : writers)
     w->start();
   std::this_thread::sleep_for(500ms);
-  auto away = repos.repos.dir / "origin-away.git";
-  fs::rename(repos.repos.origin, away);
+  repos.stop_daemon();
   // Failed breaths name the step and the remote; local commits pile up.
   CAF_CHECK(wait_until(
       [&] {
@@ -343,7 +375,7 @@ CAF_TEST(a remote that is gone for a while gets every local commit when it is ba
   auto h = history(c.at("moscow"));
   CAF_MESSAGE("while away: " << describe(h.back()));
   CAF_CHECK(h.back().pending > 0);
-  fs::rename(away, repos.repos.origin);
+  repos.start_daemon();
   std::this_thread::sleep_for(500ms);
   std::vector<writer*> all;
   for (auto& w : writers) {
