@@ -83,42 +83,43 @@ double cpu_ms() {
 }
 
 /// The original's breath with the git CLI.
-void cli_breath(const fs::path& clone, int trial) {
-  must(git(clone, "add data/users.json") + " && " +
+void cli_breath(const fs::path& clone, const std::string& file, int trial) {
+  must(git(clone, "add " + file) + " && " +
        git(clone, "commit -q -m '[sync] breathing bench " + std::to_string(trial) + "'") + " && " +
        git(clone, "pull -q --rebase origin main") + " && " + git(clone, "push -q origin main"));
 }
 
-/// Alternates libgit2 and CLI breaths on one clone; `remote_moves` pushes a commit to another
-/// file from a second clone before every breath, so that each breath has something to replay.
-void compare(int trials, bool remote_moves) {
+/// Alternates libgit2 and CLI breaths, each on a clone of its own of one origin (a node's clone
+/// is only ever touched by its own breather), one changed file per breath. With `shared`, both
+/// clones push to the same origin, so every breath first replays onto the other's commit;
+/// without, each clone has an origin of its own and the remote never moved.
+void compare(int trials, bool shared) {
   sandbox box;
-  auto clone = box.clone("bench");
-  auto other = box.clone("other");
-  git_port port{breath_settings_for(clone.string(), "bench"), "bench"};
+  sandbox other_box;
+  auto lib_clone = box.clone("libgit2");
+  auto cli_clone = (shared ? box : other_box).clone("cli");
+  git_port port{breath_settings_for(lib_clone.string(), "bench"), "bench"};
   port.prepare();
   std::vector<double> lib;
   std::vector<double> cli;
   for (int i = 0; i < 2 * trials; ++i) {
-    if (remote_moves) {
-      write_file(other / "node_crypto/nodes.json",
-                 "{\"k" + std::to_string(i) + "\": " + std::to_string(i) + "}\n");
-      must(git(other, "commit -q -am other") + " && " + git(other, "pull -q --rebase origin main") +
-           " && " + git(other, "push -q origin main"));
-    }
-    write_file(clone / "data/users.json", "{\"u" + std::to_string(i) + "\": {\"n\": 1}}\n");
+    const bool use_lib = i % 2 == 0;
+    const auto& clone = use_lib ? lib_clone : cli_clone;
+    // Each side edits its own file, so that the replay never conflicts for the CLI either.
+    write_file(clone / (use_lib ? "data/users.json" : "node_crypto/nodes.json"),
+               "{\"k" + std::to_string(i) + "\": {\"n\": 1}}\n");
     auto start = clock_type::now();
-    if (i % 2 == 0) {
+    if (use_lib) {
       if (!breathe(port, "20261122T000000Z"))
         must("false # push refused 3 times");
       lib.push_back(ms_since(start));
     } else {
-      cli_breath(clone, i);
+      cli_breath(clone, "node_crypto/nodes.json", i);
       cli.push_back(ms_since(start));
     }
   }
   std::printf("one changed file, %s:\n",
-              remote_moves ? "remote moved (replay)" : "remote unchanged");
+              shared ? "both push to one origin (every breath replays)" : "remote unchanged");
   report("  libgit2 in-process", lib);
   report("  git CLI add/commit/pull --rebase/push", cli);
   std::printf("  speed-up p50: %.1fx\n", percentile(cli, 50) / percentile(lib, 50));
