@@ -276,35 +276,52 @@ std::vector<std::string> unexpected_failures(node& n) {
   return out;
 }
 
-void run_writers(const std::vector<std::string>& nodes, caf::timespan how_long) {
-  clones repos{nodes};
-  cluster c{profile::test, repos.tweak(duration{150})};
-  for (const auto& n : nodes)
-    c.start(n);
+/// The nodes `nodes` breathing their clones every 150 ms, each with a random writer at work.
+struct writing_cluster {
+  std::vector<std::string> nodes;
+  clones repos;
+  cluster c;
   std::vector<std::unique_ptr<writer>> writers;
-  unsigned seed = 7;
-  for (const auto& n : nodes)
-    writers.push_back(std::make_unique<writer>(repos.at(n), n, seed++));
-  for (auto& w : writers)
-    w->start();
-  std::this_thread::sleep_for(how_long);
-  std::vector<writer*> all;
-  std::size_t edits = 0;
-  for (auto& w : writers) {
-    w->stop();
-    all.push_back(w.get());
-    edits += w->edits();
+
+  writing_cluster(std::vector<std::string> names, unsigned seed)
+      : nodes{std::move(names)}, repos{nodes}, c{profile::test, repos.tweak(duration{150})} {
+    for (const auto& n : nodes)
+      c.start(n);
+    for (const auto& n : nodes)
+      writers.push_back(std::make_unique<writer>(repos.at(n), n, seed++));
+    for (auto& w : writers)
+      w->start();
   }
-  CAF_MESSAGE(edits << " edits by " << nodes.size() << " writers");
-  settle(c, nodes);
-  check_nothing_lost(repos, all);
+
+  /// Stops the writers, lets the nodes settle and checks that no edit was lost and every clone
+  /// equals the remote.
+  void finish() {
+    std::vector<writer*> all;
+    std::size_t edits = 0;
+    for (auto& w : writers) {
+      w->stop();
+      all.push_back(w.get());
+      edits += w->edits();
+    }
+    CAF_MESSAGE(edits << " edits by " << nodes.size() << " writers");
+    settle(c, nodes);
+    check_nothing_lost(repos, all);
+    for (const auto& n : nodes)
+      repos.check_equal_to_remote(n);
+  }
+};
+
+void run_writers(const std::vector<std::string>& nodes, caf::timespan how_long) {
+  writing_cluster w{nodes, 7};
+  std::this_thread::sleep_for(how_long);
+  w.finish();
   for (const auto& n : nodes) {
-    repos.check_equal_to_remote(n);
-    repos.check_local_edits_untouched(n);
-    CAF_CHECK_EQUAL(unexpected_failures(c.at(n)), std::vector<std::string>{});
+    w.repos.check_local_edits_untouched(n);
+    CAF_CHECK_EQUAL(unexpected_failures(w.c.at(n)), std::vector<std::string>{});
   }
   CAF_CHECK_EQUAL(
-      run(git_cli + "--git-dir " + repos.repos.origin.string() + " fsck --no-progress").status, 0);
+      run(git_cli + "--git-dir " + w.repos.repos.origin.string() + " fsck --no-progress").status,
+      0);
 }
 
 } // namespace
@@ -351,41 +368,23 @@ CAF_TEST(the same key changed on two nodes keeps the remote value and ours in a 
 }
 
 CAF_TEST(a remote that is gone for a while gets every local commit when it is back) {
-  const std::vector<std::string> nodes{"amsterdam", "moscow", "almaty"};
-  clones repos{nodes};
-  cluster c{profile::test, repos.tweak(duration{150})};
-  for (const auto& n : nodes)
-    c.start(n);
-  std::vector<std::unique_ptr<writer>> writers;
-  unsigned seed = 11;
-  for (const auto& n : nodes)
-    writers.push_back(std::make_unique<writer>(repos.at(n), n, seed++));
-  for (auto& w : writers)
-    w->start();
+  writing_cluster w{{"amsterdam", "moscow", "almaty"}, 11};
   std::this_thread::sleep_for(500ms);
-  repos.stop_daemon();
+  w.repos.stop_daemon();
   // Failed breaths name the step and the remote; local commits pile up.
   CAF_CHECK(wait_until(
       [&] {
-        auto h = history(c.at("moscow"));
+        auto h = history(w.c.at("moscow"));
         return !h.empty() && !h.back().ok && h.back().failed_step == "fetch";
       },
       10s));
   std::this_thread::sleep_for(1500ms);
-  auto h = history(c.at("moscow"));
+  auto h = history(w.c.at("moscow"));
   CAF_MESSAGE("while away: " << describe(h.back()));
   CAF_CHECK(h.back().pending > 0);
-  repos.start_daemon();
+  w.repos.start_daemon();
   std::this_thread::sleep_for(500ms);
-  std::vector<writer*> all;
-  for (auto& w : writers) {
-    w->stop();
-    all.push_back(w.get());
-  }
-  settle(c, nodes);
-  check_nothing_lost(repos, all);
-  for (const auto& n : nodes)
-    repos.check_equal_to_remote(n);
+  w.finish();
 }
 
 CAF_TEST(commits made with the git CLI in another clone arrive on every node) {
