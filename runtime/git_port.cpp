@@ -1,5 +1,7 @@
 #include "runtime/git_port.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -417,6 +419,18 @@ std::string git_port::prepare() {
     for (const auto& path : settings_.paths)
       fresh.bases[path] = id_of(repo.file_at(fresh.tip, path));
     write_record(dir + "synced", fresh, settings_.repo);
+  }
+  if (!warned_local_remote_) {
+    // libgit2 pushes to a path in-process and moves the remote's branch without a
+    // compare-and-swap: two nodes pushing at once can overwrite each other's commits there.
+    auto url = repo.remote_url(settings_.remote);
+    if (url.starts_with("/") || url.starts_with("file:") || url.starts_with(".")) {
+      spdlog::warn("[{}] breath: remote {} is a local path ({}): nodes pushing to it at the same "
+                   "moment can overwrite each other's commits; serve it over ssh://, https:// or "
+                   "git:// instead",
+                   node_, settings_.remote, url);
+      warned_local_remote_ = true;
+    }
   }
   repo_ = std::move(repo);
   std::string line;

@@ -113,6 +113,8 @@ private:
   git_port_options options_;
   std::optional<git_repo> repo_;
   std::optional<sync_lock> port_lock_;
+  /// Whether prepare() already warned that the remote is a local path.
+  bool warned_local_remote_ = false;
 };
 
 } // namespace montana

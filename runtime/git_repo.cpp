@@ -652,6 +652,12 @@ rebase_result git_repo::rebase(const std::string& local, const std::string& onto
   return result;
 }
 
+std::string git_repo::remote_url(const std::string& remote) {
+  std::string operation = "remote " + remote;
+  auto found = lookup_remote(repo_.get(), remote, operation, path_);
+  return git_remote_url(found.get());
+}
+
 void git_repo::fetch(const std::string& remote, const std::string& branch) {
   auto operation = "fetch " + remote + " " + branch;
   auto origin = lookup_remote(repo_.get(), remote, operation, path_);

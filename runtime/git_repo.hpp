@@ -170,6 +170,9 @@ public:
                        const std::vector<std::string>& merged_paths, const std::string& node,
                        const std::string& utc, const resolver& resolve = merge_synced_file);
 
+  /// The URL of `remote` as configured; throws `git_failure` when there is no such remote.
+  std::string remote_url(const std::string& remote);
+
   /// Updates `refs/remotes/<remote>/<branch>` from the remote's `<branch>`.
   void fetch(const std::string& remote, const std::string& branch);
 

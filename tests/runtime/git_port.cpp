@@ -4,6 +4,7 @@
 #include "runtime/git_port.hpp"
 #include "support/breathing.hpp"
 #include "support/git_fixture.hpp"
+#include "support/log_capture.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -420,6 +421,22 @@ CAF_TEST(steps report a missing repository a plain directory a corrupt HEAD and 
   CAF_CHECK_EQUAL(error_of([&] { port->prepare(); }),
                   "git prepare [" + a.string() +
                       "]: HEAD is on refs/heads/other, not refs/heads/main");
+}
+
+CAF_TEST(a remote that is a local path is warned about once) {
+  montana::testing::log_capture log;
+  git_port port{breath_settings_for(a.string(), "nodea"), "nodea"};
+  port.prepare();
+  port.prepare();
+  auto warnings = log.lines("warning");
+  CAF_REQUIRE_EQUAL(warnings.size(), 1u);
+  CAF_CHECK(warnings[0].find("[nodea] breath: remote origin is a local path (" + origin.string() +
+                             "): nodes pushing to it at the same moment can overwrite") !=
+            std::string::npos);
+  must(git(b, "remote set-url origin git://127.0.0.1:9/origin.git"));
+  git_port served{breath_settings_for(b.string(), "nodeb"), "nodeb"};
+  served.prepare();
+  CAF_CHECK_EQUAL(log.lines("warning").size(), 1u);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
