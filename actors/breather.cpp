@@ -86,6 +86,8 @@ struct breather_state {
   uint64_t seq = 0;
   /// Failed breaths in a row: the backoff exponent.
   int failures = 0;
+  /// Same-key conflicts since start.
+  uint64_t conflicts_total = 0;
   /// Whether the clone must be (re)opened and repaired before the next breath.
   bool need_prepare = true;
   /// `breathe` requests for the next breath, and for the one running.
@@ -121,6 +123,8 @@ struct breather_state {
 
   /// Logs `report`, keeps it in the history and answers whoever asked for it.
   void record(breath_report report) {
+    conflicts_total += report.conflicts.size();
+    report.conflicts_total = conflicts_total;
     if (report.ok) {
       failures = 0;
       spdlog::info("[{}] {}", node(), describe(report));
@@ -131,9 +135,10 @@ struct breather_state {
                    breath_delay(params.settings, failures).count() / 1000.0);
     }
     if (!report.conflicts.empty())
-      spdlog::warn("[{}] breath {}: conflict in {}: the remote's values kept{}", node(), report.seq,
-                   join(report.conflicts),
-                   report.copies.empty() ? std::string{} : ", ours in " + join(report.copies));
+      spdlog::warn("[{}] breath {}: conflict in {}: the remote's values kept{} ({} since start)",
+                   node(), report.seq, join(report.conflicts),
+                   report.copies.empty() ? std::string{} : ", ours in " + join(report.copies),
+                   report.conflicts_total);
     for (auto& rp : answering)
       rp.deliver(report);
     answering.clear();

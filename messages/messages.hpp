@@ -252,6 +252,8 @@ struct breath_report {
   uint64_t pending = 0;
   std::vector<std::string> conflicts;
   std::vector<std::string> copies;
+  /// Same-key conflicts of this breather since it started, this breath's included.
+  uint64_t conflicts_total = 0;
 };
 
 template <class Inspector>

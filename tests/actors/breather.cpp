@@ -271,11 +271,16 @@ CAF_TEST(every breath is one log line and each conflict one more) {
   auto warnings = log.lines("warning");
   CAF_REQUIRE_EQUAL(warnings.size(), 1u);
   CAF_CHECK(warnings[0].find("conflict in data/users.json: the remote's values kept, ours in "
-                             "data/users.conflict-moscow-20261122T010203Z.json") !=
+                             "data/users.conflict-moscow-20261122T010203Z.json (1 since start)") !=
             std::string::npos);
   auto h = history();
   CAF_CHECK_EQUAL(h[0].conflicts, (steps{"data/users.json"}));
   CAF_CHECK_EQUAL(h[0].repaired, "aborted an interrupted rebase");
+  CAF_CHECK_EQUAL(h[0].conflicts_total, 1u);
+  // The counter adds up across breaths.
+  port->next_inhale.conflicts = {"data/users.json", "node_crypto/nodes.json"};
+  pass(12s);
+  CAF_CHECK_EQUAL(history().back().conflicts_total, 3u);
 }
 
 CAF_TEST(breathe now answers with the report of the breath it caused) {
