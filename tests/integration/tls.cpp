@@ -8,6 +8,7 @@
 
 #include "runtime/identity.hpp"
 #include "support/cluster.hpp"
+#include "support/files.hpp"
 #include "support/guard.hpp"
 
 #include <caf/io/all.hpp>
@@ -75,17 +76,6 @@ std::string random_bytes(size_t n) {
 
 std::string random_nonce() {
   return to_hex(random_bytes(16));
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 /// Everything a test starts or creates. A failed CAF_REQUIRE aborts the binary without running
@@ -316,7 +306,7 @@ public:
     std::erase(w_.children, pid_);
   }
 
-  std::string output() const { return read_text(out_path_); }
+  std::string output() const { return read_file(out_path_); }
 
 private:
   world& w_;
@@ -426,7 +416,7 @@ caf::actor_system& start_rogue(world& w, const std::string& as) {
   {
     std::ofstream out{bundle};
     for (const auto& n : all_nodes)
-      out << read_text(ids + "/" + n + ".crt");
+      out << read_file(ids + "/" + n + ".crt");
   }
   w.rogue_cfg = std::make_unique<caf::actor_system_config>();
   auto& cfg = *w.rogue_cfg;

@@ -5,6 +5,7 @@
 
 #include "runtime/identity.hpp"
 #include "support/cluster.hpp"
+#include "support/files.hpp"
 #include "support/guard.hpp"
 
 #include <fcntl.h>
@@ -29,24 +30,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out{path, std::ios::binary};
-  out << text;
-  if (!out)
-    GUARD_FAIL("cannot write " << path);
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 /// One started `openssl` with `args`; stdin reads `input`, stdout and stderr share one file.
 /// SIGKILLed and reaped by its pid if it still runs at the end.
 class openssl_process {
@@ -58,7 +41,8 @@ public:
     static int counter = 0;
     auto base = dir + "/openssl" + std::to_string(++counter);
     out_path_ = base + ".out";
-    write_file(base + ".in", input);
+    if (!write_file(base + ".in", input))
+      GUARD_FAIL("cannot write " << base << ".in");
     std::vector<std::string> argv{openssl_tool()};
     argv.insert(argv.end(), args.begin(), args.end());
     std::string problem;
@@ -254,7 +238,8 @@ CAF_TEST(the address is the one openssl computes from the raw public key) {
   GUARD_REQUIRE(spki.size() == 44u);
   auto raw = spki.substr(12);
   CAF_CHECK_EQUAL(to_hex(raw), made.public_key);
-  write_file(path("moscow.raw"), raw);
+  if (!write_file(path("moscow.raw"), raw))
+    GUARD_FAIL("cannot write moscow.raw");
   auto digest = openssl(dir, {"dgst", "-sha256", "-r", path("moscow.raw")});
   GUARD_REQUIRE(digest.code == 0);
   CAF_CHECK_EQUAL("mt" + digest.output.substr(0, 40), made.address);

@@ -4,6 +4,7 @@
 #include "runtime/config.hpp"
 #include "runtime/identity.hpp"
 #include "runtime/registry.hpp"
+#include "support/files.hpp"
 
 #include <sys/stat.h>
 
@@ -12,6 +13,8 @@
 #include <sstream>
 
 using namespace montana;
+using montana::testing::contains;
+using montana::testing::read_file;
 using json = nlohmann::ordered_json;
 
 namespace {
@@ -98,17 +101,6 @@ const std::string sample = R"({
 
 const std::string amsterdam = "mt03bcf9d7891ac4e3417a0eb2abc7f86b3aab744f";
 const std::string moscow = "mt83b1b2f6e3551a9a8ef2e2ecfd0ab9306a69210c";
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in{path};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 /// The one-line registry_error `f` throws; fails the test if there is none.
 template <class F>

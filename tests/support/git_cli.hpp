@@ -2,11 +2,11 @@
 // of the user's configuration, and plain file helpers. No CAF test macros in here.
 #pragma once
 
+#include "support/files.hpp"
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <sys/wait.h>
 
@@ -36,16 +36,6 @@ inline run_result run(const std::string& command) {
   auto status = ::pclose(pipe);
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
-}
-
-inline void write_file(const fs::path& path, const std::string& text) {
-  fs::create_directories(path.parent_path());
-  std::ofstream{path} << text;
-}
-
-inline std::string read_file(const fs::path& path) {
-  std::ifstream in{path};
-  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
 }
 
 /// A git CLI command line run inside `clone`.

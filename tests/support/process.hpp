@@ -4,6 +4,7 @@
 #pragma once
 
 #include "support/cluster.hpp"
+#include "support/files.hpp"
 #include "support/guard.hpp"
 
 #include <cerrno>
@@ -23,24 +24,6 @@ extern char** environ;
 
 namespace montana::testing {
 
-inline std::string read_file(const std::string& path) {
-  std::ifstream in{path};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-inline void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out{path};
-  out << text;
-  if (!out)
-    GUARD_FAIL("cannot write " << path);
-}
-
-inline bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 /// One started `montana-actors`; SIGKILLed and reaped by its pid if still running at the end.
 class process {
 public:
@@ -53,7 +36,8 @@ public:
     in_path_ = base + ".in";
     out_path_ = base + ".out";
     err_path_ = base + ".err";
-    write_file(in_path_, input);
+    if (!write_file(in_path_, input))
+      GUARD_FAIL("cannot write " << in_path_);
     // Everything the child needs is prepared before fork: the test binary has threads.
     std::vector<std::string> argv_text{MONTANA_BINARY_PATH};
     argv_text.insert(argv_text.end(), args.begin(), args.end());
