@@ -43,6 +43,26 @@ namespace {
 /// complained about and killed again.
 constexpr duration kill_recheck{5000};
 
+/// Lines of output kept for the shell's `duty`.
+constexpr size_t output_lines = 20;
+
+const char* to_string(bot_supervisor_state::phase x) {
+  using phase = bot_supervisor_state::phase;
+  switch (x) {
+  case phase::idle:
+    return "idle";
+  case phase::starting:
+    return "starting";
+  case phase::running:
+    return "running";
+  case phase::backoff:
+    return "backoff";
+  case phase::stopping:
+    return "stopping";
+  }
+  return "invalid";
+}
+
 } // namespace
 
 duration restart_backoff::next(duration uptime) {
@@ -118,6 +138,7 @@ void bot_supervisor_state::on_started(const child_started& x) {
     return;
   pid = x.pid;
   started_at = self->clock().now();
+  started_us = unix_us();
   // While stopping, the child is about to go: never announce it.
   if (current != phase::starting)
     return;
@@ -127,14 +148,24 @@ void bot_supervisor_state::on_started(const child_started& x) {
 }
 
 void bot_supervisor_state::on_output(const child_output& x) {
-  if (is_current(x.id))
-    spdlog::info("[{} pid {}] {}", tag(), pid, x.line);
+  if (!is_current(x.id))
+    return;
+  spdlog::info("[{} pid {}] {}", tag(), pid, x.line);
+  output.push_back(x.line);
+  if (output.size() > output_lines)
+    output.pop_front();
 }
 
 void bot_supervisor_state::on_exited(const child_exited& x) {
   if (!is_current(x.id))
     return;
   bool requested = current == phase::stopping;
+  last_exit =
+      x.signal != 0
+          ? "pid " + std::to_string(x.pid) + " killed by signal " + std::to_string(x.signal)
+          : "pid " + std::to_string(x.pid) + " exited with code " + std::to_string(x.exit_code);
+  if (!requested)
+    ++counters.errors;
   if (announced)
     self->send(listener, duty_exited{duty.name, term, x.pid, x.exit_code, x.signal, requested});
   auto uptime = std::chrono::duration_cast<duration>(self->clock().now() - started_at);
@@ -150,6 +181,8 @@ void bot_supervisor_state::on_failed(const child_failed& x) {
   if (!is_current(x.id))
     return;
   spdlog::error("[{}] cannot start: {}", tag(), x.reason);
+  ++counters.errors;
+  last_exit = "cannot start: " + x.reason;
   self->send(listener, duty_failed{duty.name, term, x.reason});
   bool stopping = current == phase::stopping;
   forget_child();
@@ -165,6 +198,53 @@ bool bot_supervisor_state::is_current(uint64_t id) const {
   return id == child;
 }
 
+void bot_supervisor_state::on_restart(const std::string& reason) {
+  switch (current) {
+  case phase::starting:
+  case phase::running:
+    spdlog::info("[{}] stopping child {} (pid {}) to restart it: {}", tag(), child, pid, reason);
+    current = phase::stopping;
+    run_after_stop = true;
+    stop_child(coros, child);
+    break;
+  case phase::backoff:
+    // Waiting to restart anyway: do it now.
+    ++restart_generation;
+    start_child();
+    break;
+  case phase::idle:
+  case phase::stopping:
+    break;
+  }
+}
+
+process_status bot_supervisor_state::status() const {
+  process_status out;
+  out.phase = to_string(current);
+  out.pid = pid;
+  out.term = term;
+  out.started_us = pid != 0 ? started_us : 0;
+  out.starts = starts;
+  out.restarts = restarts;
+  out.last_exit = last_exit;
+  out.output.assign(output.begin(), output.end());
+  return out;
+}
+
+actor_info bot_supervisor_state::info() const {
+  auto out = describe_actor(self, tag(), "bot-supervisor", counters);
+  std::string command;
+  for (const auto& arg : duty.command)
+    command += (command.empty() ? "" : " ") + arg;
+  out.state = {{"phase", to_string(current)},
+               {"pid", pid != 0 ? std::to_string(pid) : "none"},
+               {"term", std::to_string(term)},
+               {"starts", std::to_string(starts) + ", " + std::to_string(restarts) + " restarts"},
+               {"last exit", last_exit.empty() ? "none" : last_exit},
+               {"command", command}};
+  return out;
+}
+
 void bot_supervisor_state::start_child() {
   launch_spec spec{duty.command, duty.env, tag()};
   // Set last so that no configured variable can change who the child thinks it
@@ -177,6 +257,7 @@ void bot_supervisor_state::start_child() {
   announced = false;
   child_gone.reset();
   current = phase::starting;
+  ++starts;
   spdlog::info("[{}] starting child {} under term {}", tag(), child, term);
   launcher->start(child, std::move(spec), caf::actor_cast<caf::actor>(self));
 }
@@ -190,6 +271,7 @@ void bot_supervisor_state::forget_child() {
 
 void bot_supervisor_state::restart_later(duration uptime) {
   auto delay = backoff.next(uptime);
+  ++restarts;
   current = phase::backoff;
   spdlog::info("[{}] restarting in {} ms", tag(), delay.count());
   restart_after(coros, delay, ++restart_generation);
@@ -234,15 +316,17 @@ caf::behavior bot_supervisor(caf::stateful_actor<bot_supervisor_state>* self, st
   st.listener = std::move(listener);
   st.backoff = restart_backoff{st.duty.restart_min, st.duty.restart_max};
   // Log and drop: a stray message must not take the duty down with the actor.
-  drop_unexpected(self, self->state.tag());
-  return {
-      [self](const run_duty& x) { self->state.on_run(x); },
+  drop_unexpected(self, self->state.tag(), st.counters);
+  return counted(
+      st.counters, [self](const run_duty& x) { self->state.on_run(x); },
       [self](const stop_duty& x) { return self->state.on_stop(x); },
       [self](const child_started& x) { self->state.on_started(x); },
       [self](const child_output& x) { self->state.on_output(x); },
       [self](const child_exited& x) { self->state.on_exited(x); },
       [self](const child_failed& x) { self->state.on_failed(x); },
-  };
+      [self](restart_atom, const std::string& reason) { self->state.on_restart(reason); },
+      [self](status_atom) { return self->state.status(); },
+      [self](inspect_atom) { return self->state.info(); });
 }
 
 caf::actor spawn_bot_supervisor(caf::actor_system& sys, std::string node, duty_settings duty,

@@ -3,10 +3,12 @@
 #pragma once
 
 #include "actors/coro.hpp"
+#include "actors/introspection.hpp"
 #include "actors/launcher.hpp"
 #include "actors/settings.hpp"
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,10 @@ struct bot_supervisor_state {
   void on_output(const child_output& x);
   void on_exited(const child_exited& x);
   void on_failed(const child_failed& x);
+  /// An operator's `duty restart`: stop the running child and start a new one under the same term.
+  void on_restart(const std::string& reason);
+  process_status status() const;
+  actor_info info() const;
 
   /// "node/duty", the prefix of every log line about this duty.
   std::string tag() const { return node + "/" + duty.name; }
@@ -84,6 +90,14 @@ struct bot_supervisor_state {
   std::vector<caf::response_promise> stop_waiters;
   /// Raised when the current child is gone (exited or failed to start).
   co::signal child_gone;
+  actor_counters counters;
+  /// When the current child started (wall clock, us).
+  int64_t started_us = 0;
+  uint64_t starts = 0;
+  uint64_t restarts = 0;
+  std::string last_exit;
+  /// The last lines of output of the duty's processes.
+  std::deque<std::string> output;
   // Last: suspended coroutines use everything above and must die first.
   co::scope coros{self};
 
@@ -101,7 +115,9 @@ private:
 caf::behavior bot_supervisor(caf::stateful_actor<bot_supervisor_state>* self, std::string node,
                              duty_settings duty, launcher_ptr launcher, caf::actor listener);
 
-/// Spawns a supervisor for `duty` on `node`; it stays idle until run_duty.
+/// Spawns a supervisor for `duty` on `node`; it stays idle until run_duty. Besides run_duty,
+/// stop_duty and the launcher's reports it answers (restart_atom, reason), (status_atom) ->
+/// process_status and (inspect_atom) -> actor_info.
 caf::actor spawn_bot_supervisor(caf::actor_system& sys, std::string node, duty_settings duty,
                                 launcher_ptr launcher, caf::actor listener);
 

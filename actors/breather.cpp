@@ -1,6 +1,7 @@
 #include "actors/breather.hpp"
 
 #include "actors/coro.hpp"
+#include "actors/introspection.hpp"
 #include "actors/unexpected.hpp"
 
 #include <spdlog/spdlog.h>
@@ -95,6 +96,12 @@ struct breather_state {
   std::vector<caf::response_promise> answering;
   /// Raised by a `breathe` request: cuts the pause short.
   co::signal now;
+  actor_counters counters;
+  std::vector<caf::actor> subscribers;
+  uint64_t breaths = 0;
+  uint64_t failed_breaths = 0;
+  std::vector<uint64_t> buckets = std::vector<uint64_t>(breath_buckets_ms.size() + 1, 0);
+  int64_t total_us = 0;
   co::scope coros; // last: suspended frames go before what they use
 
   explicit breather_state(caf::event_based_actor* self) : self(self), coros(self) {}
@@ -121,10 +128,50 @@ struct breather_state {
         .count();
   }
 
+  breath_status status() const {
+    breath_status out;
+    out.enabled = true;
+    out.interval_ms = params.settings.interval.count();
+    out.breaths = breaths;
+    out.failures = failed_breaths;
+    out.conflicts = conflicts_total;
+    out.buckets = buckets;
+    out.total_us = total_us;
+    if (!history.empty())
+      out.last = history.back();
+    return out;
+  }
+
+  actor_info info() const {
+    auto out = describe_actor(self, node() + " breather", "breather", counters);
+    out.state = {
+        {"repo", params.settings.repo},
+        {"breaths", std::to_string(breaths) + ", " + std::to_string(failed_breaths) + " failed, " +
+                        std::to_string(failures) + " failed in a row"},
+        {"last breath", history.empty() ? "none yet" : describe(history.back())},
+        {"next breath in", std::to_string(breath_delay(params.settings, failures).count()) +
+                               " ms after the last one"},
+        {"conflicts", std::to_string(conflicts_total) + " since start"}};
+    return out;
+  }
+
   /// Logs `report`, keeps it in the history and answers whoever asked for it.
   void record(breath_report report) {
     conflicts_total += report.conflicts.size();
     report.conflicts_total = conflicts_total;
+    ++breaths;
+    total_us += report.total_us;
+    auto bucket = std::find_if(breath_buckets_ms.begin(), breath_buckets_ms.end(),
+                               [&](int64_t bound) { return report.total_us <= bound * 1000; });
+    ++buckets[static_cast<size_t>(bucket - breath_buckets_ms.begin())];
+    if (!report.ok) {
+      ++failed_breaths;
+      ++counters.errors;
+    }
+    auto event =
+        node_event{unix_us(), node(), event_kind::breath, params.settings.repo, describe(report)};
+    for (auto& s : subscribers)
+      self->send(s, event);
     if (report.ok) {
       failures = 0;
       spdlog::info("[{}] {}", node(), describe(report));
@@ -316,9 +363,10 @@ caf::actor spawn_breather(caf::actor_system& sys, breather_params params) {
                 ? self->system().spawn<caf::detached + caf::hidden>(breath_worker, st.params.port)
                 : self->system().spawn<caf::hidden>(breath_worker, st.params.port);
         self->link_to(st.worker);
-        drop_unexpected(self, st.node() + " breather");
+        drop_unexpected(self, st.node() + " breather", st.counters);
         run(st.coros, st);
-        return {
+        return counted(
+            st.counters,
             [self](history_atom) {
               const auto& h = self->state.history;
               return std::vector<breath_report>(h.begin(), h.end());
@@ -329,7 +377,11 @@ caf::actor spawn_breather(caf::actor_system& sys, breather_params params) {
               self->state.now.notify();
               return rp;
             },
-        };
+            [self](status_atom) { return self->state.status(); },
+            [self](inspect_atom) { return self->state.info(); },
+            [self](subscribe_atom, caf::actor who) {
+              self->state.subscribers.push_back(std::move(who));
+            });
       },
       std::move(params));
 }

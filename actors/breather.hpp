@@ -13,9 +13,15 @@
 #include "actors/breath_port.hpp"
 #include "actors/settings.hpp"
 
+#include <array>
 #include <string>
 
 namespace montana {
+
+/// Upper bounds of the breath duration histogram (breath_status::buckets has one more entry for
+/// breaths longer than the last bound).
+inline constexpr std::array<int64_t, 13> breath_buckets_ms{
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000};
 
 struct breather_params {
   /// This node's name: in commit messages, conflict copies and log lines.
@@ -42,7 +48,9 @@ std::string describe(const breath_report& report);
 /// Spawns the breather; its first breath starts at once. It answers
 ///   (history_atom) -> std::vector<breath_report>: the last `history` breaths, oldest first;
 ///   (breathe_atom) -> breath_report: breathes now (or right after the running breath) and
-///                     answers with that breath's report.
+///                     answers with that breath's report;
+///   (status_atom) -> breath_status; (inspect_atom) -> actor_info;
+///   (subscribe_atom, actor): a node_event after every breath.
 caf::actor spawn_breather(caf::actor_system& sys, breather_params params);
 
 } // namespace montana

@@ -2,6 +2,7 @@
 
 #include "actors/bot_supervisor.hpp"
 #include "actors/coro.hpp"
+#include "actors/introspection.hpp"
 #include "actors/unexpected.hpp"
 
 #include <spdlog/spdlog.h>
@@ -9,6 +10,10 @@
 #include <optional>
 
 namespace montana {
+
+duration handover_wait(const duty_settings& duty) {
+  return duty.startup_delay + duration{2000};
+}
 
 namespace {
 
@@ -20,13 +25,20 @@ struct leader_state {
   std::optional<chain_rule> rule;
   caf::actor supervisor;
   std::map<std::string, caf::actor> gateways;
-  /// Raised whenever a stop of the duty process completed.
-  co::signal stopped;
+  std::vector<caf::actor> subscribers;
+  actor_counters counters;
+  std::string role_reason = "started";
+  int64_t role_since_us = unix_us();
+  uint64_t takeovers = 0;
+  uint64_t role_changes = 0;
+  /// Raised whenever the role changed or a stop of the duty process completed.
+  co::signal changed;
   co::scope coros; // last: suspended frames go before what they use
 
   explicit leader_state(caf::event_based_actor* self) : self(self), coros(self) {}
 
   const std::string& duty() const { return params.duty.name; }
+  std::string tag() const { return params.self + " leader " + duty(); }
 
   void init(leader_params p) {
     params = std::move(p);
@@ -34,6 +46,8 @@ struct leader_state {
     supervisor = spawn_bot_supervisor(self->system(), params.self, params.duty, params.launcher,
                                       caf::actor{self});
     self->link_to(supervisor);
+    if (params.inspector)
+      self->send(params.inspector, register_atom::value, std::string{"supervisor"}, supervisor);
     self->send(params.peer_actor, subscribe_atom::value, caf::actor{self});
     for (auto& [node, probe] : params.probes)
       self->send(probe, subscribe_atom::value, caf::actor{self});
@@ -45,6 +59,12 @@ struct leader_state {
       self->send(i->second, std::move(msg));
   }
 
+  void emit(event_kind kind, std::string text) {
+    auto event = node_event{unix_us(), params.self, kind, duty(), std::move(text)};
+    for (auto& s : subscribers)
+      self->send(s, event);
+  }
+
   void apply(std::vector<chain_action> actions) {
     namespace act = rule_action;
     for (auto& a : actions) {
@@ -54,6 +74,10 @@ struct leader_state {
         send_to(r->to, released{duty(), params.self, r->term, r->highest});
       } else if (auto f = std::get_if<act::send_refused>(&a)) {
         send_to(f->to, refused{duty(), params.self, f->term, f->highest});
+      } else if (auto d = std::get_if<act::send_stepped_down>(&a)) {
+        send_to(d->to, stepped_down{duty(), params.self});
+      } else if (auto u = std::get_if<act::send_resumed>(&a)) {
+        send_to(u->to, resumed{duty(), params.self});
       } else if (auto s = std::get_if<act::start_duty>(&a)) {
         self->send(supervisor, run_duty{s->term});
       } else if (auto st = std::get_if<act::stop_duty>(&a)) {
@@ -62,20 +86,81 @@ struct leader_state {
         if (auto i = params.probes.find(m->node); i != params.probes.end())
           self->send(i->second, heard{m->node});
       } else if (auto rc = std::get_if<act::role_changed>(&a)) {
-        spdlog::info("[{}] duty {}: {} -> {}, term {}: {}", params.self, duty(),
-                     to_string(rc->from), to_string(rc->to), rc->term, rc->reason);
+        on_role_changed(*rc);
       }
     }
   }
 
-  /// Leaves the chain for good: answers `rp` once no duty process is left.
+  void on_role_changed(const rule_action::role_changed& rc) {
+    auto line = to_string(rc.from) + " -> " + to_string(rc.to) + ", term " +
+                std::to_string(rc.term) + ": " + rc.reason;
+    spdlog::info("[{}] duty {}: {}", params.self, duty(), line);
+    role_reason = rc.reason;
+    role_since_us = unix_us();
+    ++role_changes;
+    if (rc.to == duty_role::holder)
+      ++takeovers;
+    emit(event_kind::role, std::move(line));
+    changed.notify();
+  }
+
+  /// Leaves the chain for good: a holder waits for the next node's claim (or stops the duty
+  /// when none comes in time); answers `rp` once no duty process is left.
   co::task leave(co::scope& coros, caf::response_promise rp) {
     apply(rule->leave());
+    auto deadline = self->clock().now() + handover_wait(params.duty);
+    while (rule->role() == duty_role::holder && self->clock().now() < deadline) {
+      changed.reset();
+      co_await changed.wait(coros, deadline - self->clock().now());
+    }
+    if (rule->role() == duty_role::holder)
+      apply(rule->release("node is leaving: no node claimed within " +
+                          std::to_string(handover_wait(params.duty).count()) + " ms"));
     while (rule->role() != duty_role::standby) {
-      co_await stopped.wait(coros, params.duty.stop_grace * 2 + std::chrono::seconds{5});
-      stopped.reset();
+      changed.reset();
+      co_await changed.wait(coros, params.duty.stop_grace * 2 + std::chrono::seconds{5});
     }
     rp.deliver(caf::unit);
+  }
+
+  /// An operator's drain: answers once the duty left this node (at once when it did not run
+  /// here). A holder with nobody to take over is refused: stepping down would stop the duty.
+  co::task step_down(co::scope& coros, caf::response_promise rp, std::string by) {
+    if (rule->stepped_down()) {
+      rp.deliver(action_result{true, duty() + ": already stepped down"});
+      co_return;
+    }
+    if (rule->role() != duty_role::standby && !rule->has_successor()) {
+      rp.deliver(action_result{false, duty() + ": not stepped down: no other node of the chain "
+                                               "is alive to take it over"});
+      co_return;
+    }
+    spdlog::info("[{}] duty {}: operator {}: step-down", params.self, duty(), by);
+    emit(event_kind::action, "operator " + by + ": step-down");
+    auto ran_here = rule->role() != duty_role::standby;
+    apply(rule->step_down());
+    while (rule->role() != duty_role::standby && rule->stepped_down()) {
+      changed.reset();
+      co_await changed.wait(coros, std::chrono::hours{1});
+    }
+    if (!rule->stepped_down())
+      rp.deliver(action_result{false, duty() + ": resumed before another node took it over"});
+    else
+      rp.deliver(action_result{true, duty() + ": stepped down; " +
+                                         (ran_here ? "handed over (" + role_reason + ")"
+                                                   : std::string{"it did not run here"})});
+  }
+
+  action_result resume(const std::string& by) {
+    if (rule->leaving())
+      return {false, duty() + ": not resumed: the node is leaving"};
+    if (!rule->stepped_down())
+      return {true, duty() + ": not stepped down"};
+    spdlog::info("[{}] duty {}: operator {}: resume", params.self, duty(), by);
+    emit(event_kind::action, "operator " + by + ": resume");
+    apply(rule->resume());
+    changed.notify();
+    return {true, duty() + ": resumed; " + to_string(rule->role()) + " (" + role_reason + ")"};
   }
 
   /// Stops the duty process and tells the rule once the supervisor confirmed it.
@@ -85,12 +170,58 @@ struct leader_state {
     auto why = stop_duty{std::move(reason)};
     auto done = co_await co::request<void>(coros, supervisor, bound, why);
     if (!done) {
+      ++counters.errors;
       spdlog::error("[{}] duty {}: stop failed: {}", params.self, duty(),
                     self->system().render(done.error()));
       co_return;
     }
     apply(rule->on_stopped());
-    stopped.notify();
+    changed.notify();
+  }
+
+  /// The rule's state and the supervisor's, answered once the supervisor replied.
+  co::task status(co::scope& coros, caf::response_promise rp) {
+    duty_status out;
+    out.duty = duty();
+    out.role = rule->role();
+    out.term = rule->term();
+    out.reason = role_reason;
+    out.role_since_us = role_since_us;
+    out.stepped_down = rule->stepped_down();
+    out.leaving = rule->leaving();
+    for (const auto& node : rule->chain())
+      out.chain.push_back(
+          chain_member{node, node == params.self ? verdict::alive : rule->verdict_of(node),
+                       node == params.self ? rule->stepped_down() : rule->out().count(node) > 0});
+    out.pending.assign(rule->pending().begin(), rule->pending().end());
+    out.takeovers = takeovers;
+    out.role_changes = role_changes;
+    auto process = co_await co::request<process_status>(coros, supervisor, std::chrono::seconds{5},
+                                                        status_atom::value);
+    if (process)
+      out.process = std::move(*process);
+    rp.deliver(std::move(out));
+  }
+
+  actor_info info() const {
+    auto out = describe_actor(self, tag(), "chain-leader", counters);
+    std::string out_nodes;
+    for (const auto& node : rule->out())
+      out_nodes += (out_nodes.empty() ? "" : ", ") + node;
+    std::string pending;
+    for (const auto& node : rule->pending())
+      pending += (pending.empty() ? "" : ", ") + node;
+    out.state = {{"role", to_string(rule->role()) + " (" + role_reason + ")"},
+                 {"term", std::to_string(rule->term())},
+                 {"ready", rule->ready() ? "yes" : "in startup delay"},
+                 {"stepped down", rule->leaving()        ? "leaving"
+                                  : rule->stepped_down() ? "yes"
+                                                         : "no"},
+                 {"others stepped down", out_nodes.empty() ? "none" : out_nodes},
+                 {"claim waits for", pending.empty() ? "nobody" : pending},
+                 {"takeovers", std::to_string(takeovers)},
+                 {"linked gateways", std::to_string(gateways.size())}};
+    return out;
   }
 
   void tick() {
@@ -101,6 +232,21 @@ struct leader_state {
   bool from_peer(const std::string& duty_name, const std::string& from) const {
     return duty_name == duty() && from != params.self;
   }
+
+  void on_link_up(const link_up& x) {
+    gateways[x.node] = x.gateway;
+    apply(rule->on_link(x.node));
+  }
+
+  action_result restart(const std::string& by) {
+    if (rule->role() != duty_role::holder)
+      return {false, duty() + ": not restarted: this node is " + to_string(rule->role()) +
+                         ", the process runs on the holder"};
+    spdlog::info("[{}] duty {}: operator {}: restart", params.self, duty(), by);
+    emit(event_kind::action, "operator " + by + ": restart");
+    self->send(supervisor, restart_atom::value, "operator " + by + ": restart");
+    return {true, duty() + ": restarting its process"};
+  }
 };
 
 } // namespace
@@ -110,22 +256,35 @@ caf::actor spawn_chain_leader(caf::actor_system& sys, leader_params params) {
       [](caf::stateful_actor<leader_state>* self, leader_params p) -> caf::behavior {
         auto& st = self->state;
         st.init(std::move(p));
-        drop_unexpected(self, st.params.self + " leader " + st.duty());
+        drop_unexpected(self, st.tag(), st.counters);
         st.tick();
-        return {
-            [self](tick_atom) { self->state.tick(); },
+        return counted(
+            st.counters, [self](tick_atom) { self->state.tick(); },
             [self](stop_atom) {
               auto rp = self->make_response_promise();
               self->state.leave(self->state.coros, rp);
               return rp;
             },
-            [self](status_atom) -> caf::result<std::string, uint64_t> {
-              return {to_string(self->state.rule->role()), self->state.rule->term()};
+            [self](step_down_atom, const std::string& by) {
+              auto rp = self->make_response_promise();
+              self->state.step_down(self->state.coros, rp, by);
+              return rp;
+            },
+            [self](resume_atom, const std::string& by) { return self->state.resume(by); },
+            [self](restart_atom, const std::string& by) { return self->state.restart(by); },
+            [self](status_atom) {
+              auto rp = self->make_response_promise();
+              self->state.status(self->state.coros, rp);
+              return rp;
+            },
+            [self](inspect_atom) { return self->state.info(); },
+            [self](subscribe_atom, caf::actor who) {
+              self->state.subscribers.push_back(std::move(who));
             },
             [self](const verdict_changed& x) {
               self->state.apply(self->state.rule->on_verdict(x.node, x.value));
             },
-            [self](const link_up& x) { self->state.gateways[x.node] = x.gateway; },
+            [self](const link_up& x) { self->state.on_link_up(x); },
             [self](const link_down& x) { self->state.gateways.erase(x.node); },
             [self](const claim& x) {
               if (self->state.from_peer(x.duty, x.from))
@@ -139,20 +298,33 @@ caf::actor spawn_chain_leader(caf::actor_system& sys, leader_params params) {
               if (self->state.from_peer(x.duty, x.from))
                 self->state.apply(self->state.rule->on_refused(x.from, x.term, x.highest));
             },
+            [self](const stepped_down& x) {
+              if (self->state.from_peer(x.duty, x.from))
+                self->state.apply(self->state.rule->on_stepped_down(x.from));
+            },
+            [self](const resumed& x) {
+              if (self->state.from_peer(x.duty, x.from))
+                self->state.apply(self->state.rule->on_resumed(x.from));
+            },
             [self](const duty_started& x) {
               spdlog::info("[{}] duty {}: process {} started, term {}", self->state.params.self,
                            x.duty, x.pid, x.term);
+              self->state.emit(event_kind::duty, "process " + std::to_string(x.pid) +
+                                                     " started, term " + std::to_string(x.term));
             },
             [self](const duty_exited& x) {
-              spdlog::info("[{}] duty {}: process {} exited (code {}, signal {}{})",
-                           self->state.params.self, x.duty, x.pid, x.exit_code, x.signal,
-                           x.requested ? ", as asked" : "");
+              auto text = "process " + std::to_string(x.pid) + " exited (code " +
+                          std::to_string(x.exit_code) + ", signal " + std::to_string(x.signal) +
+                          (x.requested ? ", as asked)" : ")");
+              spdlog::info("[{}] duty {}: {}", self->state.params.self, x.duty, text);
+              self->state.emit(event_kind::duty, std::move(text));
             },
             [self](const duty_failed& x) {
+              ++self->state.counters.errors;
               spdlog::warn("[{}] duty {}: cannot start: {}", self->state.params.self, x.duty,
                            x.reason);
-            },
-        };
+              self->state.emit(event_kind::duty, "cannot start: " + x.reason);
+            });
       },
       std::move(params));
 }

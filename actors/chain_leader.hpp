@@ -20,11 +20,21 @@ struct leader_params {
   /// Probe of every other node of the duty's chain.
   std::map<std::string, caf::actor> probes;
   launcher_ptr launcher;
+  /// Learns of the bot-supervisor (register_atom); may be null.
+  caf::actor inspector;
 };
 
+/// How long a leaving holder waits for the next node's claim before it stops the duty anyway:
+/// the next node may have just started and still be in its startup delay.
+duration handover_wait(const duty_settings& duty);
+
 /// Spawns the leader of `params.duty`, which spawns (and is linked to) its bot-supervisor.
-/// (stop_atom) makes it leave the chain: it stops the duty process (SIGTERM, grace,
-/// SIGKILL), never claims again, and answers once no process is left.
+///   (stop_atom): leave the chain for good (a holder hands the duty over, see chain_rule::leave)
+///                and answer once no process is left;
+///   (step_down_atom) -> action_result once the duty left this node; (resume_atom) ->
+///   action_result; (restart_atom) -> action_result: restart the duty's process here (holder only);
+///   (status_atom) -> duty_status; (inspect_atom) -> actor_info;
+///   (subscribe_atom, actor): node_event for every role change and process event.
 caf::actor spawn_chain_leader(caf::actor_system& sys, leader_params params);
 
 } // namespace montana

@@ -7,20 +7,6 @@ namespace montana {
 
 namespace act = rule_action;
 
-std::string to_string(duty_role x) {
-  switch (x) {
-  case duty_role::standby:
-    return "standby";
-  case duty_role::claiming:
-    return "claiming";
-  case duty_role::holder:
-    return "holder";
-  case duty_role::releasing:
-    return "releasing";
-  }
-  return "invalid";
-}
-
 chain_rule::chain_rule(std::string self, std::vector<std::string> chain,
                        std::chrono::milliseconds startup_delay, time_point start)
     : self_(std::move(self)), chain_(std::move(chain)), self_rank_(rank(self_)),
@@ -40,11 +26,29 @@ verdict chain_rule::verdict_of(const std::string& node) const {
   return i == verdicts_.end() ? verdict::unknown : i->second;
 }
 
-bool chain_rule::above_all_dead() const {
+bool chain_rule::gone(const std::string& node) const {
+  return verdict_of(node) == verdict::dead || out_.count(node) > 0;
+}
+
+bool chain_rule::above_all_gone() const {
   for (int i = 0; i < self_rank_; ++i)
-    if (verdict_of(chain_[i]) != verdict::dead)
+    if (!gone(chain_[i]))
       return false;
   return true;
+}
+
+bool chain_rule::has_successor() const {
+  for (const auto& [node, v] : verdicts_)
+    if (!gone(node))
+      return true;
+  return false;
+}
+
+template <class Action>
+void chain_rule::tell_everyone(std::vector<chain_action>& out) const {
+  for (const auto& node : chain_)
+    if (node != self_)
+      out.emplace_back(Action{node});
 }
 
 void chain_rule::observe_term(uint64_t term) {
@@ -63,9 +67,9 @@ void chain_rule::set_role(duty_role to, std::string reason, std::vector<chain_ac
 }
 
 void chain_rule::evaluate(std::vector<chain_action>& out) {
-  if (!ready_ || leaving_)
+  if (!ready_ || stepped_down_)
     return;
-  if (above_all_dead()) {
+  if (above_all_gone()) {
     if (role_ == duty_role::standby)
       begin_claim(out);
     else
@@ -74,8 +78,8 @@ void chain_rule::evaluate(std::vector<chain_action>& out) {
   }
   std::string reason;
   for (int i = 0; i < self_rank_; ++i)
-    if (auto v = verdict_of(chain_[i]); v != verdict::dead) {
-      reason = chain_[i] + " above is " + to_string(v);
+    if (!gone(chain_[i])) {
+      reason = chain_[i] + " above is " + to_string(verdict_of(chain_[i]));
       break;
     }
   // A holder keeps running until the node above claims the duty: stopping as soon
@@ -94,7 +98,10 @@ void chain_rule::begin_claim(std::vector<chain_action>& out) {
   for (const auto& [node, v] : verdicts_)
     if (v != verdict::dead)
       pending_.insert(node);
-  set_role(duty_role::claiming, self_rank_ == 0 ? "first in chain" : "every node above is dead",
+  set_role(duty_role::claiming,
+           self_rank_ == 0 ? "first in chain"
+           : out_.empty()  ? "every node above is dead"
+                           : "every node above is dead or stepped down",
            out);
   for (const auto& node : pending_)
     out.emplace_back(act::send_claim{node, term_});
@@ -128,8 +135,12 @@ std::vector<chain_action> chain_rule::on_verdict(const std::string& node, verdic
     return out;
   auto before = std::exchange(i->second, value);
   bool below = rank(node) > self_rank_;
-  if (below && value == verdict::dead)
-    pending_.erase(node);
+  if (value == verdict::dead) {
+    // A node that comes back says again whether it stepped down.
+    out_.erase(node);
+    if (below)
+      pending_.erase(node);
+  }
   // A lower node that (re)appears may be running the duty after a partition:
   // a claimer must wait for it, a holder reasserts its claim so it stops.
   if (below && value == verdict::alive && before != verdict::alive) {
@@ -139,6 +150,7 @@ std::vector<chain_action> chain_rule::on_verdict(const std::string& node, verdic
       out.emplace_back(act::send_claim{node, term_});
   }
   evaluate(out);
+  release_if_orphaned(out);
   return out;
 }
 
@@ -149,7 +161,10 @@ std::vector<chain_action> chain_rule::on_claim(const std::string& from, uint64_t
     return out;
   auto before = max_term_;
   observe_term(term);
-  if (from_rank > self_rank_) {
+  // A claimer has not stepped down (any more).
+  out_.erase(from);
+  // Having stepped down, we yield to any claimer: that is how the duty moves on.
+  if (from_rank > self_rank_ && !stepped_down_) {
     out.emplace_back(act::send_refused{from, term, before});
     return out;
   }
@@ -194,6 +209,7 @@ std::vector<chain_action> chain_rule::on_refused(const std::string& from, uint64
   auto from_rank = rank(from);
   if (from_rank < 0 || from_rank >= self_rank_)
     return out;
+  out_.erase(from);
   verdicts_[from] = verdict::alive;
   out.emplace_back(act::mark_alive{from});
   evaluate(out);
@@ -212,16 +228,69 @@ std::vector<chain_action> chain_rule::on_stopped() {
   return out;
 }
 
-std::vector<chain_action> chain_rule::leave() {
+std::vector<chain_action> chain_rule::on_stepped_down(const std::string& from) {
   std::vector<chain_action> out;
-  leaving_ = true;
+  if (rank(from) < 0 || from == self_ || !out_.insert(from).second)
+    return out;
+  evaluate(out);
+  release_if_orphaned(out);
+  return out;
+}
+
+std::vector<chain_action> chain_rule::on_resumed(const std::string& from) {
+  std::vector<chain_action> out;
+  if (out_.erase(from) > 0)
+    evaluate(out);
+  return out;
+}
+
+std::vector<chain_action> chain_rule::on_link(const std::string& node) {
+  std::vector<chain_action> out;
+  if (stepped_down_ && rank(node) >= 0 && node != self_)
+    out.emplace_back(act::send_stepped_down{node});
+  return out;
+}
+
+std::vector<chain_action> chain_rule::step_down() {
+  std::vector<chain_action> out;
+  if (stepped_down_)
+    return out;
+  stepped_down_ = true;
+  tell_everyone<act::send_stepped_down>(out);
   if (role_ == duty_role::claiming) {
     pending_.clear();
-    set_role(duty_role::standby, "node is leaving", out);
-  } else if (role_ == duty_role::holder) {
-    begin_release("node is leaving", out);
+    set_role(duty_role::standby, leaving_ ? "node is leaving" : "stepped down", out);
   }
   return out;
+}
+
+std::vector<chain_action> chain_rule::resume() {
+  std::vector<chain_action> out;
+  if (!stepped_down_ || leaving_)
+    return out;
+  stepped_down_ = false;
+  tell_everyone<act::send_resumed>(out);
+  evaluate(out);
+  return out;
+}
+
+std::vector<chain_action> chain_rule::leave() {
+  leaving_ = true;
+  auto out = step_down();
+  release_if_orphaned(out);
+  return out;
+}
+
+std::vector<chain_action> chain_rule::release(std::string reason) {
+  std::vector<chain_action> out;
+  if (role_ == duty_role::holder)
+    begin_release(std::move(reason), out);
+  return out;
+}
+
+void chain_rule::release_if_orphaned(std::vector<chain_action>& out) {
+  if (leaving_ && role_ == duty_role::holder && !has_successor())
+    begin_release("node is leaving", out);
 }
 
 std::vector<chain_action> chain_rule::tick(time_point now) {

@@ -1,6 +1,7 @@
 // The decision of one node for one duty: pure, no CAF, no clock, no I/O.
 //
-// Rule: I run the duty iff every node above me in the duty's chain is dead.
+// Rule: I run the duty iff every node above me in the duty's chain is gone: dead, or
+// stepped down (drained by an operator, or leaving on SIGTERM).
 // Protocol (acknowledged handover):
 //
 //   standby --rule holds--> claiming --all non-dead nodes released--> holder
@@ -24,6 +25,12 @@
 // the highest term seen + 1, and a claimer that learns of a higher term from the
 // answers takes the duty under the highest + 1, so a restarted node (which
 // remembers no term) still continues the sequence of any node it can reach.
+//
+// Stepping down uses the same handover: the node tells every other chain node
+// (`stepped_down`), which then count it as gone, and keeps running until the
+// next node claims; it answers every claim, from above or below, like a claim
+// from above. `resumed` puts it back, and a node at the top claims its duty back
+// as after a restart. A node that stepped down never claims.
 #pragma once
 
 #include "messages/messages.hpp"
@@ -37,11 +44,6 @@
 #include <vector>
 
 namespace montana {
-
-/// The role of a node for one duty.
-enum class duty_role : uint8_t { standby, claiming, holder, releasing };
-
-std::string to_string(duty_role x);
 
 /// What the chain rule asks its actor to do.
 namespace rule_action {
@@ -70,6 +72,14 @@ struct start_duty {
 struct stop_duty {
   std::string reason;
 };
+/// Tell `to` that this node stepped down: it counts as gone for the nodes below it.
+struct send_stepped_down {
+  std::string to;
+};
+/// Tell `to` that this node takes part in the chain again.
+struct send_resumed {
+  std::string to;
+};
 /// `node` proved it is alive: tell its probe.
 struct mark_alive {
   std::string node;
@@ -85,8 +95,8 @@ struct role_changed {
 
 using chain_action =
     std::variant<rule_action::send_claim, rule_action::send_released, rule_action::send_refused,
-                 rule_action::start_duty, rule_action::stop_duty, rule_action::mark_alive,
-                 rule_action::role_changed>;
+                 rule_action::send_stepped_down, rule_action::send_resumed, rule_action::start_duty,
+                 rule_action::stop_duty, rule_action::mark_alive, rule_action::role_changed>;
 
 /// One node's state machine for one duty; fed inputs, it returns actions.
 class chain_rule {
@@ -108,8 +118,22 @@ public:
   std::vector<chain_action> on_refused(const std::string& from, uint64_t term, uint64_t highest);
   /// The supervisor confirmed that no duty process is left.
   std::vector<chain_action> on_stopped();
-  /// This node is shutting down: stop the duty if it runs, never claim again.
+  /// `from` stepped down: it counts as gone until it resumes, claims or dies.
+  std::vector<chain_action> on_stepped_down(const std::string& from);
+  /// `from` takes part again.
+  std::vector<chain_action> on_resumed(const std::string& from);
+  /// A link to `node` came up: it learns that we stepped down, if we did.
+  std::vector<chain_action> on_link(const std::string& node);
+  /// Steps down (operator drain): tells every other node, aborts a claim, and as holder keeps
+  /// running until the next node claims. Never claims until resume().
+  std::vector<chain_action> step_down();
+  /// Ends a step_down(): tells every other node and claims again if the rule holds.
+  std::vector<chain_action> resume();
+  /// This node is shutting down: steps down for good; a holder hands the duty over like a
+  /// stepped-down one, or stops it at once when no other node could take it.
   std::vector<chain_action> leave();
+  /// A holder stops its duty without waiting for a claim (a leave whose handover timed out).
+  std::vector<chain_action> release(std::string reason);
   /// Time passes: ends the startup delay, resends pending claims.
   std::vector<chain_action> tick(time_point now);
 
@@ -121,8 +145,15 @@ public:
   /// Nodes whose `released` a claim still waits for.
   const std::set<std::string>& pending() const { return pending_; }
   verdict verdict_of(const std::string& node) const;
-  /// True iff every node above this one is dead (ignores the startup delay).
-  bool above_all_dead() const;
+  /// True iff every node above this one is dead or stepped down (ignores the startup delay).
+  bool above_all_gone() const;
+  /// Whether this node stepped down (or is leaving).
+  bool stepped_down() const { return stepped_down_; }
+  bool leaving() const { return leaving_; }
+  /// Other nodes that told us they stepped down.
+  const std::set<std::string>& out() const { return out_; }
+  /// Whether some other node could take the duty over: not dead and not stepped down.
+  bool has_successor() const;
   const std::string& self() const { return self_; }
   const std::vector<std::string>& chain() const { return chain_; }
 
@@ -134,12 +165,19 @@ private:
   void begin_claim(std::vector<chain_action>& out);
   void finish_claim_if_done(std::vector<chain_action>& out);
   void begin_release(std::string reason, std::vector<chain_action>& out);
+  bool gone(const std::string& node) const;
+  /// A leaving holder with nobody left to take over stops the duty itself.
+  void release_if_orphaned(std::vector<chain_action>& out);
+  /// `action` for every other node of the chain.
+  template <class Action>
+  void tell_everyone(std::vector<chain_action>& out) const;
 
   std::string self_;
   std::vector<std::string> chain_;
   int self_rank_;
   time_point ready_at_;
   bool ready_ = false;
+  bool stepped_down_ = false;
   bool leaving_ = false;
   duty_role role_ = duty_role::standby;
   /// Term of our latest claim.
@@ -148,6 +186,8 @@ private:
   /// Highest term the answers to our current claim reported.
   uint64_t reported_ = 0;
   std::map<std::string, verdict> verdicts_;
+  /// Nodes that stepped down, as they told us.
+  std::set<std::string> out_;
   std::set<std::string> pending_;
   struct owed_release {
     uint64_t term;

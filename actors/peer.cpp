@@ -1,6 +1,8 @@
 #include "actors/peer.hpp"
 
 #include "actors/coro.hpp"
+#include "actors/handshake.hpp"
+#include "actors/introspection.hpp"
 #include "actors/unexpected.hpp"
 
 #include <spdlog/spdlog.h>
@@ -8,32 +10,10 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
-#include <random>
 
 namespace montana {
 
 namespace {
-
-/// 128 random bits, hex: what the other side must sign.
-std::string make_nonce() {
-  static thread_local std::random_device rd;
-  std::string out;
-  for (int i = 0; i < 4; ++i)
-    out += fmt::format("{:08x}", rd());
-  return out;
-}
-
-// What each side signs names both ends and the direction, so a signature can be used for
-// nothing but the one handshake it was made for.
-std::string welcome_text(const std::string& nonce, const std::string& acceptor,
-                         const std::string& dialer) {
-  return "montana welcome " + nonce + " from " + acceptor + " to " + dialer;
-}
-
-std::string proof_text(const std::string& nonce, const std::string& dialer,
-                       const std::string& acceptor) {
-  return "montana proof " + nonce + " from " + dialer + " to " + acceptor;
-}
 
 /// A hello waiting for its proof (TLS only).
 struct pending_hello {
@@ -45,18 +25,30 @@ struct pending_hello {
 
 constexpr size_t max_pending = 32;
 
+/// What the peer remembers of each other node's link, for link_status.
+struct link_record {
+  int64_t since_us = 0;
+  uint64_t links = 0;
+  std::string problem;
+};
+
 struct peer_state {
   static inline const char* name = "peer";
 
   caf::event_based_actor* self;
   peer_params params;
   std::map<std::string, caf::actor> links;
+  std::map<std::string, link_record> records;
   /// Incarnation each node had at its last link: a new one means it restarted.
   std::map<std::string, uint64_t> incarnations;
   std::map<std::string, co::signal> lost;
   std::map<std::string, caf::actor> routes;
   std::vector<caf::actor> subscribers;
   std::map<caf::actor_addr, pending_hello> pending;
+  /// Operator hellos waiting for their proof: sender -> (operator name, our nonce).
+  std::map<caf::actor_addr, std::pair<std::string, std::string>> pending_operators;
+  actor_counters counters;
+  uint64_t operator_refusals = 0;
   /// Last problem logged per node, so a dead peer costs one line, not one per retry.
   std::map<std::string, std::pair<std::string, caf::actor_clock::time_point>> last_complaint;
   co::scope coros; // last: suspended frames go before what they use
@@ -70,6 +62,8 @@ struct peer_state {
   }
 
   void complain(const std::string& node, const std::string& problem) {
+    if (auto i = records.find(node); i != records.end())
+      i->second.problem = problem;
     auto now = self->clock().now();
     auto& [last, when] = last_complaint[node];
     if (problem == last && now - when < std::chrono::minutes{1})
@@ -96,6 +90,10 @@ struct peer_state {
       remove_link(node, "replaced by a new connection");
     self->monitor(gateway);
     links[node] = gateway;
+    auto& record = records[node];
+    record.since_us = unix_us();
+    ++record.links;
+    record.problem.clear();
     lost[node].reset();
     last_complaint.erase(node);
     auto [known, first] = incarnations.try_emplace(node, incarnation);
@@ -115,6 +113,9 @@ struct peer_state {
       return;
     self->demonitor(i->second);
     links.erase(i);
+    auto& record = records[node];
+    record.since_us = unix_us();
+    record.problem = "link lost: " + reason;
     spdlog::info("[{}] peer {}: link lost: {}", params.self, node, reason);
     broadcast(link_down{node, reason});
     lost[node].notify();
@@ -130,8 +131,91 @@ struct peer_state {
 
   /// Refuses with one (rate-limited) log line naming the claimed node.
   caf::error refuse(const std::string& node, const std::string& problem) {
+    ++counters.errors;
     complain(rank(node) < 0 ? "?" : node, problem);
     return caf::make_error(caf::sec::invalid_argument, problem);
+  }
+
+  /// Refuses a shell, with one (rate-limited) log line naming the operator it claimed to be.
+  caf::error refuse_operator(const std::string& name, const std::string& problem) {
+    ++operator_refusals;
+    return refuse(operator_party(name), problem);
+  }
+
+  caf::result<welcome> on_operator_hello(const operator_hello& x) {
+    if (!params.prover)
+      return refuse_operator(x.name, "shell refused: the channel runs without TLS");
+    if (!params.prover->is_operator(x.name))
+      return refuse_operator(x.name, "shell refused: '" + x.name + "' is no registered operator");
+    auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+    if (pending_operators.size() >= max_pending)
+      pending_operators.erase(pending_operators.begin());
+    auto nonce = make_nonce();
+    pending_operators[sender] = {x.name, nonce};
+    auto signature =
+        params.prover->sign(welcome_text(x.nonce, params.self, operator_party(x.name)));
+    return welcome{params.self, params.incarnation, nonce, signature};
+  }
+
+  /// A proven operator gets a console of its own from the inspector.
+  caf::result<caf::actor> on_operator_proof(const operator_proof& x) {
+    auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
+    auto i = pending_operators.find(sender);
+    if (i == pending_operators.end() || i->second.first != x.name)
+      return refuse_operator(x.name, "shell refused: proof without a matching hello");
+    auto nonce = std::move(i->second.second);
+    pending_operators.erase(i);
+    auto text = proof_text(nonce, operator_party(x.name), params.self);
+    if (!params.prover->verify_operator(x.name, text, x.signature))
+      return refuse_operator(x.name, "shell refused: it could not prove it is operator " + x.name);
+    auto rp = self->make_response_promise();
+    rp.delegate(params.inspector, console_atom::value, x.name,
+                caf::actor_cast<caf::actor>(self->current_sender()));
+    return rp;
+  }
+
+  /// Another node's inspector asks for ours (the shell's `cluster`).
+  caf::result<node_status> on_status_query(const status_query& x) {
+    if (!came_over_link(x.from))
+      return refuse(x.from, "dropped a status query not sent over its own link");
+    auto rp = self->make_response_promise();
+    rp.delegate(params.inspector, status_atom::value);
+    return rp;
+  }
+
+  std::vector<link_status> status() const {
+    std::vector<link_status> out;
+    auto me = rank(params.self);
+    for (const auto& n : params.nodes) {
+      if (n.name == params.self)
+        continue;
+      link_status x;
+      x.node = n.name;
+      x.linked = links.count(n.name) > 0;
+      x.dialer = rank(n.name) > me;
+      if (auto i = records.find(n.name); i != records.end()) {
+        x.since_us = i->second.since_us;
+        x.links = i->second.links;
+        x.problem = i->second.problem;
+      }
+      out.push_back(std::move(x));
+    }
+    return out;
+  }
+
+  actor_info info() const {
+    auto out = describe_actor(self, params.self + " peer", "peer", counters);
+    std::string linked;
+    for (const auto& [node, gateway] : links)
+      linked += (linked.empty() ? "" : ", ") + node;
+    out.state = {{"linked", linked.empty() ? "none" : linked},
+                 {"transport", params.prover ? "TLS, proven identities" : "plain (no TLS)"},
+                 {"incarnation", fmt::format("{:016x}", params.incarnation)},
+                 {"subscribers", std::to_string(subscribers.size())},
+                 {"routes", std::to_string(routes.size())},
+                 {"pending handshakes", std::to_string(pending.size() + pending_operators.size())},
+                 {"shells refused", std::to_string(operator_refusals)}};
+    return out;
   }
 
   caf::result<welcome> on_hello(const hello& x) {
@@ -183,11 +267,13 @@ struct peer_state {
   template <class Message>
   void route(const Message& msg) {
     if (!came_over_link(msg.from)) {
+      ++counters.errors;
       complain(msg.from, "dropped a message not sent over its own link");
       return;
     }
     auto i = routes.find(msg.duty);
     if (i == routes.end()) {
+      ++counters.errors;
       complain(msg.from, "dropped a message for unknown duty '" + msg.duty + "'");
       return;
     }
@@ -256,9 +342,13 @@ struct peer_state {
 
   void start() {
     auto me = rank(params.self);
-    for (auto& node : params.nodes)
+    for (auto& node : params.nodes) {
+      if (node.name != params.self)
+        records[node.name].problem =
+            rank(node.name) > me ? "not dialed yet" : "not dialed by it yet";
       if (rank(node.name) > me)
         dial(coros, node);
+    }
   }
 };
 
@@ -269,11 +359,11 @@ caf::actor spawn_peer(caf::actor_system& sys, peer_params params) {
       [](caf::stateful_actor<peer_state>* self, peer_params p) -> caf::behavior {
         auto& st = self->state;
         st.params = std::move(p);
-        drop_unexpected(self, st.params.self + " peer");
+        drop_unexpected(self, st.params.self + " peer", st.counters);
         self->set_down_handler([self](caf::down_msg& msg) { self->state.on_down(msg); });
         st.start();
-        return {
-            [self](const hello& x) { return self->state.on_hello(x); },
+        return counted(
+            st.counters, [self](const hello& x) { return self->state.on_hello(x); },
             [self](const proof& x) { return self->state.on_proof(x); },
             [self](const ping& x) {
               return pong{self->state.params.self, x.seq};
@@ -281,17 +371,19 @@ caf::actor spawn_peer(caf::actor_system& sys, peer_params params) {
             [self](const claim& x) { self->state.route(x); },
             [self](const released& x) { self->state.route(x); },
             [self](const refused& x) { self->state.route(x); },
+            [self](const stepped_down& x) { self->state.route(x); },
+            [self](const resumed& x) { self->state.route(x); },
+            [self](const status_query& x) { return self->state.on_status_query(x); },
+            [self](const operator_hello& x) { return self->state.on_operator_hello(x); },
+            [self](const operator_proof& x) { return self->state.on_operator_proof(x); },
             [self](subscribe_atom, caf::actor who) { self->state.subscribe(std::move(who)); },
             [self](status_atom) {
-              std::vector<std::string> linked;
-              for (const auto& [node, l] : self->state.links)
-                linked.push_back(node);
-              return linked;
+              return std::make_tuple(self->state.status(), self->state.operator_refusals);
             },
+            [self](inspect_atom) { return self->state.info(); },
             [self](route_atom, const std::string& duty, caf::actor leader) {
               self->state.routes[duty] = std::move(leader);
-            },
-        };
+            });
       },
       std::move(params));
 }

@@ -45,14 +45,19 @@ struct peer_params {
   uint64_t incarnation = 0;
   /// Connects to other nodes: CAF's middleman actor (plain) or the openssl manager's (TLS).
   caf::actor connector;
-  /// Signs and checks the hello handshake; null on the plain transport (no proof).
+  /// Signs and checks the hello handshake; null on the plain transport (no proof, no shell).
   prover_ptr prover;
+  /// The node's inspector: answers status queries of linked nodes, opens operator consoles.
+  caf::actor inspector;
 };
 
 /// Spawns the peer actor. Publishing it on host:port is up to the caller.
 /// Local protocol: (subscribe_atom, actor) for link_up/link_down events (current
 /// links are replayed); (route_atom, duty, leader) to receive that duty's messages;
-/// (status_atom) -> std::vector<std::string>, the nodes linked now.
+/// (status_atom) -> (std::vector<link_status> one per other node, uint64_t shells refused);
+/// (inspect_atom) -> actor_info.
+/// An operator's shell proves its identity like a dialing node (operator_hello, operator_proof)
+/// and gets a console from the inspector.
 caf::actor spawn_peer(caf::actor_system& sys, peer_params params);
 
 } // namespace montana

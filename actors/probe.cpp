@@ -2,16 +2,21 @@
 
 #include "actors/checker.hpp"
 #include "actors/coro.hpp"
+#include "actors/introspection.hpp"
 #include "actors/unexpected.hpp"
 #include "actors/verdict_tracker.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <vector>
 
 namespace montana {
 
 namespace {
+
+/// Rounds kept for `probes PEER`.
+constexpr size_t history_size = 32;
 
 /// Checks run in rounds. After a failure of a peer known alive the next round
 /// comes after `retry` rather than `interval`, so an abrupt death turns into
@@ -36,6 +41,12 @@ struct probe_state {
   std::string link_reason = "no link yet";
   bool host_check_running = false;
   caf::actor_clock::time_point started;
+  actor_counters counters;
+  std::deque<probe_sample> history;
+  uint64_t rounds = 0;
+  uint64_t failures = 0;
+  /// When the verdict last changed (wall clock).
+  int64_t since_us = 0;
   co::scope coros; // last: suspended frames go before what they use
 
   explicit probe_state(caf::event_based_actor* self) : self(self), coros(self) {}
@@ -50,6 +61,7 @@ struct probe_state {
   verdict_changed current() const { return {params.peer.name, tracker.value(), reason}; }
 
   void publish() {
+    since_us = unix_us();
     spdlog::info("[{}] probe {}: {} ({})", params.self, params.peer.name,
                  to_string(tracker.value()), reason);
     for (auto& s : subscribers)
@@ -59,6 +71,47 @@ struct probe_state {
   void subscribe(caf::actor who) {
     self->send(who, current());
     subscribers.push_back(std::move(who));
+  }
+
+  std::string tag() const { return params.self + " probe " + params.peer.name; }
+
+  probe_status status(bool with_history) const {
+    probe_status out;
+    out.node = params.peer.name;
+    out.value = tracker.value();
+    out.reason = reason;
+    out.linked = static_cast<bool>(gateway);
+    out.since_us = since_us;
+    out.host_checked = have_host_report;
+    out.host_answers = have_host_report && host_alive(last);
+    out.host_detail = last.detail;
+    out.rounds = rounds;
+    out.failures = failures;
+    if (with_history)
+      out.history.assign(history.begin(), history.end());
+    return out;
+  }
+
+  actor_info info() const {
+    auto out = describe_actor(self, tag(), "probe", counters);
+    out.state = {{"peer", params.peer.name + " (" + params.peer.host + ")"},
+                 {"verdict", to_string(tracker.value()) + " (" + reason + ")"},
+                 {"linked", gateway ? "yes" : "no"},
+                 {"checks", params.settings.checks == check_mode::service ? "service" : "host"},
+                 {"rounds", std::to_string(rounds) + ", " + std::to_string(failures) + " failed"},
+                 {"host", !have_host_report  ? "not checked yet"
+                          : host_alive(last) ? "answers"
+                                             : "does not answer (" + last.detail + ")"}};
+    return out;
+  }
+
+  void note_round(bool ok, caf::actor_clock::time_point began) {
+    ++rounds;
+    failures += ok ? 0 : 1;
+    auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(self->clock().now() - began);
+    history.push_back(probe_sample{unix_us(), ok, rtt.count(), tracker.value(), reason});
+    if (history.size() > history_size)
+      history.pop_front();
   }
 
   void on_link_up(const link_up& x) {
@@ -118,6 +171,7 @@ struct probe_state {
     for (;;) {
       bool ok = false;
       auto t = params.settings.timeout;
+      auto began = self->clock().now();
       if (params.settings.checks == check_mode::host) {
         auto report =
             co_await co::request<check_report>(coros, checker, t + t, check_atom::value,
@@ -150,6 +204,7 @@ struct probe_state {
                       self->clock().now() < started + params.unknown_grace;
       if (!(in_grace && !ok) && tracker.observe(ok))
         publish();
+      note_round(ok, began);
       auto v = tracker.value();
       auto failing_known_peer = !ok && (v == verdict::alive || v == verdict::suspect);
       co_await wake.wait(coros,
@@ -168,15 +223,17 @@ caf::actor spawn_probe(caf::actor_system& sys, probe_params params) {
         st.init(std::move(p));
         st.checker = spawn_checker(self->system(), st.params.checks, st.params.detached_checks);
         self->link_to(st.checker);
-        drop_unexpected(self, st.params.self + " probe " + st.params.peer.name);
+        drop_unexpected(self, st.tag(), st.counters);
         self->send(st.params.peer_actor, subscribe_atom::value, caf::actor{self});
         st.run(st.coros);
-        return {
+        return counted(
+            st.counters,
             [self](subscribe_atom, caf::actor who) { self->state.subscribe(std::move(who)); },
             [self](const link_up& x) { self->state.on_link_up(x); },
             [self](const link_down& x) { self->state.on_link_down(x); },
             [self](const heard&) { self->state.on_heard(); },
-        };
+            [self](status_atom) { return self->state.status(true); },
+            [self](inspect_atom) { return self->state.info(); });
       },
       std::move(params));
 }

@@ -22,6 +22,11 @@ public:
   /// True iff `signature` over `data` was made with `node`'s registered key.
   virtual bool verify(const std::string& node, const std::string& data,
                       const std::string& signature) = 0;
+  /// True iff `name` is a registered operator of the shell.
+  virtual bool is_operator(const std::string& name) = 0;
+  /// True iff `signature` over `data` was made with operator `name`'s registered key.
+  virtual bool verify_operator(const std::string& name, const std::string& data,
+                               const std::string& signature) = 0;
   /// Picks up rotated certificates and registry changes (blocking file I/O: never call it
   /// on a scheduler thread).
   virtual void refresh() = 0;

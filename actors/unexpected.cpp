@@ -34,16 +34,20 @@ private:
 
 } // namespace
 
-void drop_unexpected(caf::event_based_actor* self, std::string tag) {
+void drop_unexpected(caf::event_based_actor* self, std::string tag, actor_counters& counters) {
   auto log = std::make_shared<drop_log>(std::move(tag));
-  self->set_default_handler(
-      [log](caf::scheduled_actor* actor, caf::message_view& x) -> caf::result<caf::message> {
-        log->note("unexpected message " + x.content().stringify() + " from " +
-                  caf::to_string(actor->current_sender()));
-        return caf::sec::unexpected_message;
-      });
-  self->set_error_handler(
-      [log, self](caf::error& err) { log->note("error " + self->system().render(err)); });
+  auto* errors = &counters.errors;
+  self->set_default_handler([log, errors](caf::scheduled_actor* actor,
+                                          caf::message_view& x) -> caf::result<caf::message> {
+    ++*errors;
+    log->note("unexpected message " + x.content().stringify() + " from " +
+              caf::to_string(actor->current_sender()));
+    return caf::sec::unexpected_message;
+  });
+  self->set_error_handler([log, self, errors](caf::error& err) {
+    ++*errors;
+    log->note("error " + self->system().render(err));
+  });
 }
 
 } // namespace montana

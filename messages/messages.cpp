@@ -16,6 +16,38 @@ std::string to_string(verdict x) {
   return "invalid";
 }
 
+std::string to_string(duty_role x) {
+  switch (x) {
+  case duty_role::standby:
+    return "standby";
+  case duty_role::claiming:
+    return "claiming";
+  case duty_role::holder:
+    return "holder";
+  case duty_role::releasing:
+    return "releasing";
+  }
+  return "invalid";
+}
+
+std::string to_string(event_kind x) {
+  switch (x) {
+  case event_kind::role:
+    return "role";
+  case event_kind::verdict:
+    return "verdict";
+  case event_kind::link:
+    return "link";
+  case event_kind::duty:
+    return "duty";
+  case event_kind::breath:
+    return "breath";
+  case event_kind::action:
+    return "action";
+  }
+  return "invalid";
+}
+
 void register_messages(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::montana>();
 }

@@ -23,7 +23,15 @@ enum class check_status : uint8_t { ok, failed, unavailable };
 /// Which checks decide a probe's verdict.
 enum class check_mode : uint8_t { service, host };
 
+/// The role of a node for one duty (see actors/chain_rule.hpp).
+enum class duty_role : uint8_t { standby, claiming, holder, releasing };
+
+/// What a live event of `watch` is about.
+enum class event_kind : uint8_t { role, verdict, link, duty, breath, action };
+
 std::string to_string(verdict x);
+std::string to_string(duty_role x);
+std::string to_string(event_kind x);
 
 // -- between nodes (gateway to gateway) ---------------------------------------
 
@@ -87,6 +95,45 @@ struct refused {
   std::string from;
   uint64_t term = 0;
   uint64_t highest = 0;
+};
+
+/// `from` stepped down from `duty` (operator drain, or leaving): the nodes below it may claim
+/// past it; it keeps a running duty until one of them claims.
+struct stepped_down {
+  std::string duty;
+  std::string from;
+};
+
+/// `from` takes part in `duty`'s chain again after stepping down.
+struct resumed {
+  std::string duty;
+  std::string from;
+};
+
+/// Asks a linked node's gateway for its node_status (the shell's `cluster`).
+struct status_query {
+  std::string from;
+};
+
+// -- the operator's shell (TLS client with an operator identity) -------------------
+
+/// First message of a shell: the registered operator it claims to be and a nonce the node
+/// signs. Answered with `welcome`.
+struct operator_hello {
+  std::string name;
+  std::string nonce;
+};
+
+/// The operator's signature over the node's nonce; answered with its console actor.
+struct operator_proof {
+  std::string name;
+  std::string signature;
+};
+
+/// The result of an operator action (step-down, resume, duty restart), one line for humans.
+struct action_result {
+  bool ok = false;
+  std::string text;
 };
 
 // -- inside one node ------------------------------------------------------------
@@ -256,6 +303,173 @@ struct breath_report {
   uint64_t conflicts_total = 0;
 };
 
+// -- introspection (every actor answers `inspect_atom` with actor_info) ---------------
+
+/// One named value of an actor's state summary, in display order.
+struct state_field {
+  std::string key;
+  std::string value;
+};
+
+/// What an actor tells about itself.
+struct actor_info {
+  /// The actor's log tag, e.g. "moscow probe amsterdam".
+  std::string name;
+  /// peer, probe, chain-leader, bot-supervisor, breather, inspector, console, status-http.
+  std::string kind;
+  /// CAF actor id, unique in the node's actor system.
+  uint64_t id = 0;
+  /// Messages its behavior handled, and errors it counted (dropped input, failed steps).
+  uint64_t handled = 0;
+  uint64_t errors = 0;
+  std::vector<state_field> state;
+};
+
+/// One round of a probe's checks.
+struct probe_sample {
+  /// Wall clock, microseconds since the Unix epoch.
+  int64_t at_us = 0;
+  bool ok = false;
+  /// Round-trip time of the ping (service mode) or of the host checks, microseconds.
+  int64_t rtt_us = 0;
+  verdict value = verdict::unknown;
+  std::string reason;
+};
+
+/// A probe's view of its peer: (status_atom) to a probe.
+struct probe_status {
+  std::string node;
+  verdict value = verdict::unknown;
+  std::string reason;
+  bool linked = false;
+  /// When the verdict last changed (wall clock, us); 0 before the first verdict.
+  int64_t since_us = 0;
+  /// The host checks (ICMP, TCP 22, TCP 443): run every round, decide only in host mode.
+  bool host_checked = false;
+  bool host_answers = false;
+  std::string host_detail;
+  uint64_t rounds = 0;
+  uint64_t failures = 0;
+  /// The last rounds, oldest first (only in the answer of a probe, not inside node_status).
+  std::vector<probe_sample> history;
+};
+
+/// One link of the peer actor: (status_atom) to the peer lists every other node.
+struct link_status {
+  std::string node;
+  bool linked = false;
+  /// Whether this node dials that one (it ranks higher) or waits to be dialed.
+  bool dialer = false;
+  /// When the link came up or went down (wall clock, us); 0 if never linked.
+  int64_t since_us = 0;
+  /// Times linked since start.
+  uint64_t links = 0;
+  /// The dialer's last problem, or the reason the link was lost.
+  std::string problem;
+};
+
+/// The duty's process on this node, from its bot-supervisor.
+struct process_status {
+  /// idle, starting, running, backoff or stopping.
+  std::string phase;
+  int32_t pid = 0;
+  uint64_t term = 0;
+  /// When the running process started (wall clock, us); 0 when none runs.
+  int64_t started_us = 0;
+  /// Processes started, and restarts after an unexpected exit or a failed start.
+  uint64_t starts = 0;
+  uint64_t restarts = 0;
+  /// How the last process ended (exit code, or signal when non-zero), or why a start failed.
+  std::string last_exit;
+  /// The process's last lines of output, oldest first.
+  std::vector<std::string> output;
+};
+
+/// One node of a duty's chain as this node sees it.
+struct chain_member {
+  std::string node;
+  verdict value = verdict::unknown;
+  bool stepped_down = false;
+};
+
+/// A chain-leader with its supervisor: (status_atom) to a leader.
+struct duty_status {
+  std::string duty;
+  duty_role role = duty_role::standby;
+  uint64_t term = 0;
+  /// Why the role last changed, and when (wall clock, us).
+  std::string reason;
+  int64_t role_since_us = 0;
+  bool stepped_down = false;
+  bool leaving = false;
+  /// The chain in priority order with this node's verdicts; this node has value `alive`.
+  std::vector<chain_member> chain;
+  /// Nodes whose `released` a claim still waits for.
+  std::vector<std::string> pending;
+  /// Times this node became holder, and role changes, since start.
+  uint64_t takeovers = 0;
+  uint64_t role_changes = 0;
+  process_status process;
+};
+
+/// The breather's totals: (status_atom) to the breather.
+struct breath_status {
+  bool enabled = false;
+  int64_t interval_ms = 0;
+  uint64_t breaths = 0;
+  uint64_t failures = 0;
+  uint64_t conflicts = 0;
+  /// Breaths per duration bucket (upper bounds in `breath_buckets_ms`), not cumulative.
+  std::vector<uint64_t> buckets;
+  int64_t total_us = 0;
+  /// The latest breath, if any (seq 0 when none yet).
+  breath_report last;
+};
+
+/// Everything a node knows about itself: (status_atom) to its inspector; `shell status`,
+/// `GET /status`.
+struct node_status {
+  std::string node;
+  std::string version;
+  uint64_t incarnation = 0;
+  int64_t started_us = 0;
+  /// When this status was taken (wall clock, us).
+  int64_t now_us = 0;
+  std::vector<link_status> links;
+  std::vector<probe_status> peers;
+  std::vector<duty_status> duties;
+  breath_status breath;
+  /// TLS handshakes this node refused, and shells it refused, since start.
+  uint64_t tls_refusals = 0;
+  uint64_t operator_refusals = 0;
+};
+
+/// One node's status as gathered for `cluster`; `error` says why it is missing.
+struct node_view {
+  std::string node;
+  bool reachable = false;
+  std::string error;
+  node_status status;
+};
+
+/// A live event for `watch`.
+struct node_event {
+  int64_t at_us = 0;
+  std::string node;
+  event_kind kind = event_kind::role;
+  /// The duty or peer the event is about.
+  std::string subject;
+  std::string text;
+};
+
+/// One line of the node's log, for `log` and `log -f`.
+struct log_line {
+  int64_t at_us = 0;
+  /// trace, debug, info, warning, error, critical.
+  std::string level;
+  std::string text;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hello& x) {
   return f(caf::meta::type_name("hello"), x.node, x.gateway, x.incarnation, x.nonce);
@@ -287,6 +501,88 @@ typename Inspector::result_type inspect(Inspector& f, released& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, refused& x) {
   return f(caf::meta::type_name("refused"), x.duty, x.from, x.term, x.highest);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stepped_down& x) {
+  return f(caf::meta::type_name("stepped_down"), x.duty, x.from);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, resumed& x) {
+  return f(caf::meta::type_name("resumed"), x.duty, x.from);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, status_query& x) {
+  return f(caf::meta::type_name("status_query"), x.from);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, operator_hello& x) {
+  return f(caf::meta::type_name("operator_hello"), x.name, x.nonce);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, operator_proof& x) {
+  return f(caf::meta::type_name("operator_proof"), x.name, x.signature);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, action_result& x) {
+  return f(caf::meta::type_name("action_result"), x.ok, x.text);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, state_field& x) {
+  return f(caf::meta::type_name("state_field"), x.key, x.value);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_info& x) {
+  return f(caf::meta::type_name("actor_info"), x.name, x.kind, x.id, x.handled, x.errors, x.state);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, probe_sample& x) {
+  return f(caf::meta::type_name("probe_sample"), x.at_us, x.ok, x.rtt_us, x.value, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, probe_status& x) {
+  return f(caf::meta::type_name("probe_status"), x.node, x.value, x.reason, x.linked, x.since_us,
+           x.host_checked, x.host_answers, x.host_detail, x.rounds, x.failures, x.history);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_status& x) {
+  return f(caf::meta::type_name("link_status"), x.node, x.linked, x.dialer, x.since_us, x.links,
+           x.problem);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, process_status& x) {
+  return f(caf::meta::type_name("process_status"), x.phase, x.pid, x.term, x.started_us, x.starts,
+           x.restarts, x.last_exit, x.output);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, chain_member& x) {
+  return f(caf::meta::type_name("chain_member"), x.node, x.value, x.stepped_down);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, duty_status& x) {
+  return f(caf::meta::type_name("duty_status"), x.duty, x.role, x.term, x.reason, x.role_since_us,
+           x.stepped_down, x.leaving, x.chain, x.pending, x.takeovers, x.role_changes, x.process);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, breath_status& x) {
+  return f(caf::meta::type_name("breath_status"), x.enabled, x.interval_ms, x.breaths, x.failures,
+           x.conflicts, x.buckets, x.total_us, x.last);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_status& x) {
+  return f(caf::meta::type_name("node_status"), x.node, x.version, x.incarnation, x.started_us,
+           x.now_us, x.links, x.peers, x.duties, x.breath, x.tls_refusals, x.operator_refusals);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_view& x) {
+  return f(caf::meta::type_name("node_view"), x.node, x.reachable, x.error, x.status);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_event& x) {
+  return f(caf::meta::type_name("node_event"), x.at_us, x.node, x.kind, x.subject, x.text);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, log_line& x) {
+  return f(caf::meta::type_name("log_line"), x.at_us, x.level, x.text);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_up& x) {
@@ -364,7 +660,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, breath_report& x) {
   return f(caf::meta::type_name("breath_report"), x.seq, x.started_us, x.ok, x.failed_step, x.error,
            x.repaired, x.exhale_us, x.fetch_us, x.inhale_us, x.push_us, x.total_us, x.push_attempts,
-           x.commits_in, x.commits_out, x.pending, x.conflicts, x.copies);
+           x.commits_in, x.commits_out, x.pending, x.conflicts, x.copies, x.conflicts_total);
 }
 
 /// Registers the `montana` type-ID block with an actor system configuration.
@@ -375,6 +671,8 @@ void register_messages(caf::actor_system_config& cfg);
 CAF_BEGIN_TYPE_ID_BLOCK(montana, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(montana, (montana::verdict))
 CAF_ADD_TYPE_ID(montana, (montana::check_status))
+CAF_ADD_TYPE_ID(montana, (montana::duty_role))
+CAF_ADD_TYPE_ID(montana, (montana::event_kind))
 CAF_ADD_TYPE_ID(montana, (montana::hello))
 CAF_ADD_TYPE_ID(montana, (montana::welcome))
 CAF_ADD_TYPE_ID(montana, (montana::proof))
@@ -402,6 +700,30 @@ CAF_ADD_TYPE_ID(montana, (montana::inhale_result))
 CAF_ADD_TYPE_ID(montana, (montana::push_result))
 CAF_ADD_TYPE_ID(montana, (montana::breath_report))
 CAF_ADD_TYPE_ID(montana, (std::vector<montana::breath_report>))
+CAF_ADD_TYPE_ID(montana, (montana::stepped_down))
+CAF_ADD_TYPE_ID(montana, (montana::resumed))
+CAF_ADD_TYPE_ID(montana, (montana::status_query))
+CAF_ADD_TYPE_ID(montana, (montana::operator_hello))
+CAF_ADD_TYPE_ID(montana, (montana::operator_proof))
+CAF_ADD_TYPE_ID(montana, (montana::action_result))
+CAF_ADD_TYPE_ID(montana, (montana::state_field))
+CAF_ADD_TYPE_ID(montana, (montana::actor_info))
+CAF_ADD_TYPE_ID(montana, (std::vector<montana::actor_info>))
+CAF_ADD_TYPE_ID(montana, (montana::probe_sample))
+CAF_ADD_TYPE_ID(montana, (montana::probe_status))
+CAF_ADD_TYPE_ID(montana, (std::vector<montana::probe_status>))
+CAF_ADD_TYPE_ID(montana, (montana::link_status))
+CAF_ADD_TYPE_ID(montana, (std::vector<montana::link_status>))
+CAF_ADD_TYPE_ID(montana, (montana::process_status))
+CAF_ADD_TYPE_ID(montana, (montana::chain_member))
+CAF_ADD_TYPE_ID(montana, (montana::duty_status))
+CAF_ADD_TYPE_ID(montana, (montana::breath_status))
+CAF_ADD_TYPE_ID(montana, (montana::node_status))
+CAF_ADD_TYPE_ID(montana, (montana::node_view))
+CAF_ADD_TYPE_ID(montana, (std::vector<montana::node_view>))
+CAF_ADD_TYPE_ID(montana, (montana::node_event))
+CAF_ADD_TYPE_ID(montana, (montana::log_line))
+CAF_ADD_TYPE_ID(montana, (std::vector<montana::log_line>))
 CAF_END_TYPE_ID_BLOCK(montana)
 
 namespace montana {
@@ -421,5 +743,19 @@ using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 using inhale_atom = caf::atom_constant<caf::atom("inhale")>;
 using push_atom = caf::atom_constant<caf::atom("push")>;
 using ahead_atom = caf::atom_constant<caf::atom("ahead")>;
+// Introspection and the operator's console.
+using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
+using register_atom = caf::atom_constant<caf::atom("register")>;
+using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
+using probes_atom = caf::atom_constant<caf::atom("probes")>;
+using actors_atom = caf::atom_constant<caf::atom("actors")>;
+using console_atom = caf::atom_constant<caf::atom("console")>;
+using log_atom = caf::atom_constant<caf::atom("log")>;
+using watch_atom = caf::atom_constant<caf::atom("watch")>;
+using unwatch_atom = caf::atom_constant<caf::atom("unwatch")>;
+using step_down_atom = caf::atom_constant<caf::atom("stepdown")>;
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using reload_atom = caf::atom_constant<caf::atom("reload")>;
 
 } // namespace montana

@@ -50,11 +50,13 @@ void print_status(std::vector<std::unique_ptr<node>>& nodes, std::ostream& out) 
     caf::scoped_actor self{n->system()};
     for (const auto& [duty, leader] : n->leaders()) {
       self->request(leader, std::chrono::seconds{1}, status_atom::value)
-          .receive([&](const std::string& role,
-                       uint64_t term) { out << duty << " " << role << " (term " << term << ") "; },
-                   [&](const caf::error& err) {
-                     out << duty << " ? (" << n->system().render(err) << ") ";
-                   });
+          .receive(
+              [&](const duty_status& x) {
+                out << duty << " " << to_string(x.role) << " (term " << x.term << ") ";
+              },
+              [&](const caf::error& err) {
+                out << duty << " ? (" << n->system().render(err) << ") ";
+              });
     }
     out << "\n";
   }

@@ -2,10 +2,12 @@
 
 #include "actors/breather.hpp"
 #include "actors/chain_leader.hpp"
+#include "actors/inspector.hpp"
 #include "actors/peer.hpp"
 #include "actors/probe.hpp"
 #include "runtime/git_port.hpp"
 #include "runtime/identity.hpp"
+#include "runtime/log.hpp"
 #include "runtime/net_check.hpp"
 #include "runtime/process_launcher.hpp"
 #include "runtime/tls.hpp"
@@ -102,9 +104,22 @@ void node::start() {
   auto connect_timeout = cfg_.probe.timeout * 2;
   auto connector = caf::actor_cast<caf::actor>(
       identities ? system_->openssl_manager().actor_handle() : system_->middleman().actor_handle());
-  peer_ =
-      spawn_peer(*system_, peer_params{name_, cfg_.nodes, cfg_.channel, connect_timeout,
-                                       opts_.checks, random_incarnation(), connector, identities});
+  auto incarnation = random_incarnation();
+  attach_log_ring();
+  std::vector<std::string> names;
+  for (const auto& n : cfg_.nodes)
+    names.push_back(n.name);
+  inspector_params watch{name_, MONTANA_VERSION, incarnation, names, {}, node_log(name_, names)};
+  if (identities)
+    watch.tls_refusals = [host = bind, port = me.port] { return tls_refusals(host, port); };
+  inspector_ = spawn_inspector(*system_, std::move(watch));
+  auto join = [this](const char* role, const std::string& name, const caf::actor& actor) {
+    caf::anon_send(inspector_, register_atom::value, std::string{role}, name, actor);
+  };
+  peer_ = spawn_peer(*system_,
+                     peer_params{name_, cfg_.nodes, cfg_.channel, connect_timeout, opts_.checks,
+                                 incarnation, connector, identities, inspector_});
+  join("peer", name_, peer_);
   auto unknown_grace = cfg_.channel.reconnect_max + connect_timeout + cfg_.probe.interval;
   auto port = identities ? caf::openssl::publish(peer_, me.port, bind.c_str(), true)
                          : system_->middleman().publish(peer_, me.port, bind.c_str(), true);
@@ -120,24 +135,28 @@ void node::start() {
       continue;
     probes_[peer.name] = spawn_probe(
         *system_, probe_params{name_, peer, cfg_.probe, peer_, unknown_grace, opts_.checks});
+    join("probe", peer.name, probes_[peer.name]);
   }
   for (const auto& duty : cfg_.duties) {
     if (std::find(duty.chain.begin(), duty.chain.end(), name_) == duty.chain.end())
       continue;
     leader_params params{
-        name_, duty, std::clamp(cfg_.probe.interval / 4, duration{20}, duration{250}),
-        peer_, {},   opts_.launcher};
+        name_,     duty, std::clamp(cfg_.probe.interval / 4, duration{20}, duration{250}),
+        peer_,     {},   opts_.launcher,
+        inspector_};
     for (const auto& other : duty.chain)
       if (other != name_)
         params.probes[other] = probes_.at(other);
     auto leader = spawn_chain_leader(*system_, std::move(params));
     caf::anon_send(peer_, route_atom::value, duty.name, leader);
+    join("leader", duty.name, leader);
     leaders_[duty.name] = leader;
   }
   if (!cfg_.breath.repo.empty()) {
     auto breath = breath_for(cfg_, name_);
     auto port = std::make_shared<git_port>(breath, name_);
     breather_ = spawn_breather(*system_, breather_params{name_, std::move(breath), port});
+    join("breather", name_, breather_);
   }
   spdlog::info("[{}] node up on {}:{}: {} peers, {} duties", name_, bind, published_port_,
                probes_.size(), leaders_.size());
@@ -186,6 +205,8 @@ void node::stop() {
     caf::anon_send(manager, caf::unpublish_atom::value, peer_.address(), published_port_);
   }
   kill(peer_);
+  // Its consoles are linked to it and go with it.
+  kill(inspector_);
   refresher_.reset();
   leaders_.clear();
   probes_.clear();

@@ -56,6 +56,8 @@ public:
   caf::actor_system& system() { return *system_; }
   /// This node's gateway (its peer actor), published on its host:port.
   const caf::actor& gateway() const { return peer_; }
+  /// The node-level actor that gathers every other actor's state (node_status, actor_info).
+  const caf::actor& inspector() const { return inspector_; }
 
 private:
   config cfg_;
@@ -64,6 +66,7 @@ private:
   std::unique_ptr<caf::actor_system_config> sys_cfg_;
   std::unique_ptr<caf::actor_system> system_;
   caf::actor peer_;
+  caf::actor inspector_;
   /// TLS only.
   std::unique_ptr<refresher> refresher_;
   uint16_t published_port_ = 0;

@@ -122,14 +122,17 @@ bool service_notifier::healthy(uint64_t seq) {
 std::string service_notifier::status_line() {
   std::optional<size_t> linked;
   ask(node_.system(), node_.gateway(), answer_timeout(), caf::make_message(status_atom::value),
-      [&](const std::vector<std::string>& nodes) { linked = nodes.size(); });
+      [&](const std::vector<link_status>& links, uint64_t) {
+        linked = std::count_if(links.begin(), links.end(),
+                               [](const link_status& l) { return l.linked; });
+      });
   auto text = "node " + node_.name() + ": " + (linked ? std::to_string(*linked) : "?") + " of " +
               std::to_string(node_.cluster().nodes.size() - 1) + " peers linked";
   for (const auto& [duty, leader] : node_.leaders()) {
     std::string role = "?";
     ask(node_.system(), leader, answer_timeout(), caf::make_message(status_atom::value),
-        [&](const std::string& r, uint64_t term) {
-          role = r + " (term " + std::to_string(term) + ")";
+        [&](const duty_status& x) {
+          role = to_string(x.role) + " (term " + std::to_string(x.term) + ")";
         });
     text += "; duty " + duty + ": " + role;
   }

@@ -99,6 +99,15 @@ std::string address_text(const sockaddr_storage& addr) {
   return std::string{host} + ":" + std::to_string(port);
 }
 
+/// Refused incoming handshakes per local address ("host:port"), for montana::tls_refusals().
+std::mutex refusals_mutex;
+std::map<std::string, uint64_t> refusals;
+
+void count_refusal(const std::string& local) {
+  std::lock_guard<std::mutex> guard{refusals_mutex};
+  ++refusals[local];
+}
+
 /// CAF refuses a bad handshake (TLS 1.2, no or an unknown certificate) without a word: say
 /// why, once per remote address and minute, so a flood costs one line.
 void log_refusal(SSL* ssl, int ret, const char* direction) {
@@ -115,6 +124,8 @@ void log_refusal(SSL* ssl, int ret, const char* direction) {
   ::getpeername(SSL_get_fd(ssl), reinterpret_cast<sockaddr*>(&remote), &len);
   auto peer = address_text(remote);
   auto host = peer.substr(0, peer.rfind(':'));
+  if (std::string_view{direction} == "from")
+    count_refusal(address_text(local));
   static std::mutex mutex;
   static std::map<std::string, std::chrono::steady_clock::time_point> last;
   auto now = std::chrono::steady_clock::now();
@@ -161,4 +172,15 @@ extern "C" int SSL_accept(SSL* ssl) {
   auto ret = next(ssl);
   log_refusal(ssl, ret, "from");
   return ret;
+}
+
+uint64_t montana::tls_refusals(const std::string& host, uint16_t port) {
+  auto suffix = ":" + std::to_string(port);
+  auto any = host.empty() || host == "0.0.0.0" || host == "::";
+  uint64_t total = 0;
+  std::lock_guard<std::mutex> guard{refusals_mutex};
+  for (const auto& [local, count] : refusals)
+    if (local.size() > suffix.size() && local.ends_with(suffix) && (any || local == host + suffix))
+      total += count;
+  return total;
 }

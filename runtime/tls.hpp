@@ -1,6 +1,7 @@
 // Process-wide TLS policy for the 19333 channel.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace montana {
@@ -14,5 +15,9 @@ std::string tls_groups();
 /// hook for a minimum version). Idempotent. Throws std::runtime_error with one line when the
 /// policy did not take effect (OpenSSL was initialised earlier by someone else).
 void enforce_tls13();
+
+/// Incoming TLS handshakes this process refused on `host:port` since start (any local address
+/// with that port when `host` is empty or a wildcard): the metric `montana_tls_refusals_total`.
+uint64_t tls_refusals(const std::string& host, uint16_t port);
 
 } // namespace montana

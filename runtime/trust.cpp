@@ -90,6 +90,25 @@ void trust::reload_key() {
   }
 }
 
+bool trust::is_operator(const std::string& name) {
+  std::lock_guard<std::mutex> guard{mutex_};
+  auto entry = registry_.find_name(name);
+  return entry != nullptr && entry->is_operator;
+}
+
+bool trust::verify_operator(const std::string& name, const std::string& data,
+                            const std::string& signature) {
+  std::string public_key;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto entry = registry_.find_name(name);
+    if (entry == nullptr || !entry->is_operator)
+      return false;
+    public_key = entry->public_key;
+  }
+  return montana::verify(public_key, data, signature);
+}
+
 std::string trust::sign(const std::string& data) {
   std::shared_ptr<signing_key> key;
   {
@@ -111,10 +130,14 @@ bool trust::verify(const std::string& node, const std::string& data, const std::
   return montana::verify(public_key, data, signature);
 }
 
-std::string trust::sources_stamp() const {
+std::string trust::sources_stamp() {
   auto stamp = stamp_of(expand_node(cfg_.tls.registry, node_));
   for (const auto& n : cfg_.nodes)
     stamp += " " + stamp_of(certificate_of(cfg_, n.name));
+  std::lock_guard<std::mutex> guard{mutex_};
+  for (const auto& entry : registry_.entries())
+    if (entry.is_operator)
+      stamp += " " + stamp_of(certificate_of(cfg_, entry.node_name));
   return stamp;
 }
 
@@ -146,31 +169,48 @@ void trust::write_bundle(const std::string& path) {
     std::lock_guard<std::mutex> guard{mutex_};
     reg = registry_;
   }
+  write_file_atomically(path, trusted_bundle(cfg_, reg, true, node_), 0644, true);
+}
+
+std::string trusted_bundle(const config& cfg, const registry& reg, bool operators,
+                           const std::string& self) {
   std::string bundle;
-  for (const auto& n : cfg_.nodes) {
-    auto cert = certificate_of(cfg_, n.name);
+  // One check for nodes and operators: the certificate names them, its UID is its key's
+  // address, the registry pins that key for the name, and it has not expired.
+  auto add = [&](const std::string& name, bool is_operator) {
+    auto cert = certificate_of(cfg, name);
     try {
       auto info = inspect_certificate(cert);
-      auto entry = reg.find_name(n.name);
-      if (info.name != n.name)
+      auto entry = reg.find_name(name);
+      if (info.name != name)
         throw identity_error(cert + ": belongs to '" + info.name + "'");
       if (info.uid != info.address)
         throw identity_error(cert + ": its UID is not the address of its key");
       if (entry == nullptr || entry->public_key != info.public_key)
-        throw identity_error(cert + ": its key is not the registry's key for " + n.name);
+        throw identity_error(cert + ": its key is not the registry's key for " + name);
+      if (info.is_operator != is_operator)
+        throw identity_error(cert + (is_operator ? ": is a node's certificate, not an operator's"
+                                                 : ": is an operator's certificate, not a node's"));
       if (info.not_after < std::chrono::system_clock::now())
         throw identity_error(cert + ": expired");
-      if (n.name != node_)
-        warn_if_expiring(info, node_);
+      if (name != self)
+        warn_if_expiring(info, self);
       std::ifstream in{cert};
       std::stringstream text;
       text << in.rdbuf();
       bundle += text.str();
     } catch (const std::exception& e) {
-      spdlog::warn("[{}] {} cannot link: {}", node_, n.name, e.what());
+      spdlog::warn("[{}] {} cannot {}: {}", self, is_operator ? "operator " + name : name,
+                   is_operator ? "use the shell" : "link", e.what());
     }
-  }
-  write_file_atomically(path, bundle, 0644, true);
+  };
+  for (const auto& n : cfg.nodes)
+    add(n.name, false);
+  if (operators)
+    for (const auto& entry : reg.entries())
+      if (entry.is_operator)
+        add(entry.node_name, true);
+  return bundle;
 }
 
 void create_cluster_identities(config& cfg, const std::string& dir) {

@@ -26,21 +26,23 @@ public:
   std::string sign(const std::string& data) override;
   bool verify(const std::string& node, const std::string& data,
               const std::string& signature) override;
+  bool is_operator(const std::string& name) override;
+  bool verify_operator(const std::string& name, const std::string& data,
+                       const std::string& signature) override;
   /// Rewrites the bundle when a certificate or the registry changed on disk.
   void refresh() override;
 
   const std::string& key_path() const { return key_; }
   const std::string& certificate_path() const { return certificate_; }
 
-  /// Writes the certificate of every cluster node whose certificate is valid and matches its
-  /// registry entry into one PEM file, CAF's cafile: only those nodes can complete a TLS
-  /// handshake with us. CAF reads it at every new connection, so refresh() keeps it current.
-  /// Logs one line per node left out.
+  /// Writes trusted_bundle() with the operators, CAF's cafile: only those nodes and operators can
+  /// complete a TLS handshake with us. CAF reads it at every new connection, so refresh() keeps
+  /// it current.
   void write_bundle(const std::string& path);
 
 private:
-  /// Stamps of the registry and of every node's certificate file.
-  std::string sources_stamp() const;
+  /// Stamps of the registry and of every node's and operator's certificate file.
+  std::string sources_stamp();
   /// Re-reads the registry / this node's key when the file changed (refresher thread only).
   void reload_registry();
   void reload_key();
@@ -60,6 +62,12 @@ private:
   /// Stamp of every file the bundle was made from.
   std::string bundle_stamp_;
 };
+
+/// The certificates of every node of `cfg` (and, with `operators`, of every operator of `reg`)
+/// that are valid and carry the key `reg` pins for their name, as one PEM text: a cafile. Each
+/// certificate left out is one warning "[self] NAME cannot link: FILE: PROBLEM".
+std::string trusted_bundle(const config& cfg, const registry& reg, bool operators,
+                           const std::string& self);
 
 /// For the demo and tests: a fresh identity for every node of `cfg` in `dir` (keys, certificates
 /// and the registry), and cfg.tls pointed at them.

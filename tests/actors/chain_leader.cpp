@@ -147,8 +147,9 @@ struct fixture : test_coordinator_fixture<config> {
   std::pair<std::string, uint64_t> status() {
     std::optional<std::pair<std::string, uint64_t>> answer;
     sys.spawn([&](caf::event_based_actor* client) {
-      client->request(leader, caf::infinite, status_atom::value)
-          .then([&](std::string& role, uint64_t term) { answer.emplace(role, term); });
+      client->request(leader, caf::infinite, status_atom::value).then([&](duty_status& x) {
+        answer.emplace(to_string(x.role), x.term);
+      });
     });
     consume_messages();
     CAF_REQUIRE(answer);

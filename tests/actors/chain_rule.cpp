@@ -203,22 +203,128 @@ CAF_TEST(lower nodes dying changes nothing for the holder) {
   CAF_CHECK(r.role() == duty_role::holder);
 }
 
-CAF_TEST(a leaving holder stops its process and never claims again) {
+CAF_TEST(a leaving holder hands the duty to the next node and never claims again) {
   auto r = ready_rule("amsterdam", {});
   finish_claims(r);
   auto out = r.leave();
+  // It tells everyone and keeps running until the next node claims.
+  std::set<std::string> told;
+  for (const auto& x : all_of_type<act::send_stepped_down>(out))
+    told.insert(x.to);
+  CAF_CHECK_EQUAL(told, (std::set<std::string>{"moscow", "almaty", "spb", "novosibirsk"}));
+  CAF_CHECK(r.role() == duty_role::holder);
+  CAF_CHECK(!has<act::stop_duty>(out));
+  // A claim from below, which it would refuse otherwise, takes the duty away.
+  out = r.on_claim("moscow", 2);
+  CAF_CHECK(!has<act::send_refused>(out));
   CAF_CHECK(r.role() == duty_role::releasing);
   CAF_CHECK(has<act::stop_duty>(out));
   out = r.on_stopped();
+  auto rel = all_of_type<act::send_released>(out);
+  CAF_REQUIRE_EQUAL(rel.size(), 1u);
+  CAF_CHECK_EQUAL(rel[0].to, "moscow");
   CAF_CHECK(r.role() == duty_role::standby);
   CAF_CHECK(!has<act::send_claim>(out));
   CAF_CHECK(r.tick(t0 + 10s).empty());
+  CAF_CHECK(r.on_verdict("moscow", verdict::dead).empty());
+  CAF_CHECK(r.resume().empty());    // a leaving node stays out
   out = r.on_claim("amsterdam", 5); // ignored: from itself
   CAF_CHECK(out.empty());
   auto lower = ready_rule("moscow", {{"amsterdam", verdict::dead}});
   lower.leave();
   CAF_CHECK(lower.role() == duty_role::standby);
   CAF_CHECK(lower.on_verdict("amsterdam", verdict::dead).empty());
+}
+
+CAF_TEST(a leaving holder with nobody to take over stops the duty at once) {
+  auto r = ready_rule("amsterdam", {{"moscow", verdict::dead},
+                                    {"almaty", verdict::dead},
+                                    {"spb", verdict::dead},
+                                    {"novosibirsk", verdict::dead}});
+  CAF_REQUIRE(r.role() == duty_role::holder);
+  auto out = r.leave();
+  CAF_CHECK(r.role() == duty_role::releasing);
+  CAF_CHECK(has<act::stop_duty>(out));
+  // The last possible successor dying or stepping down mid-handover has the same effect.
+  auto s = ready_rule(
+      "amsterdam", {{"moscow", verdict::dead}, {"almaty", verdict::dead}, {"spb", verdict::dead}});
+  finish_claims(s);
+  s.leave();
+  CAF_CHECK(s.role() == duty_role::holder);
+  out = s.on_verdict("novosibirsk", verdict::dead);
+  CAF_CHECK(s.role() == duty_role::releasing);
+  auto t = ready_rule(
+      "amsterdam", {{"moscow", verdict::dead}, {"almaty", verdict::dead}, {"spb", verdict::dead}});
+  finish_claims(t);
+  t.leave();
+  out = t.on_stepped_down("novosibirsk");
+  CAF_CHECK(t.role() == duty_role::releasing);
+  // release() is the leader's way out when no claim came in time.
+  auto u = ready_rule("amsterdam", {});
+  finish_claims(u);
+  u.leave();
+  out = u.release("no node claimed");
+  CAF_CHECK(u.role() == duty_role::releasing);
+  CAF_CHECK(has<act::stop_duty>(out));
+}
+
+CAF_TEST(a node below claims past one that stepped down) {
+  auto r = ready_rule("moscow", {{"amsterdam", verdict::alive}});
+  CAF_REQUIRE(r.role() == duty_role::standby);
+  auto out = r.on_stepped_down("amsterdam");
+  CAF_CHECK(r.role() == duty_role::claiming);
+  // The stepped-down node still runs the duty: the claim must wait for its release.
+  CAF_CHECK(r.pending().count("amsterdam") == 1);
+  CAF_CHECK(claim_targets(out).count("amsterdam") == 1);
+  finish_claims(r);
+  CAF_CHECK(r.role() == duty_role::holder);
+  // The node above resumes: the holder keeps the duty until it claims.
+  out = r.on_resumed("amsterdam");
+  CAF_CHECK(r.role() == duty_role::holder);
+  out = r.on_claim("amsterdam", r.term() + 1);
+  CAF_CHECK(r.role() == duty_role::releasing);
+}
+
+CAF_TEST(a claimer aborts when a node above resumes and a claim or death clears a step - down) {
+  auto r = ready_rule("moscow", {{"amsterdam", verdict::alive}});
+  r.on_stepped_down("amsterdam");
+  CAF_REQUIRE(r.role() == duty_role::claiming);
+  r.on_resumed("amsterdam");
+  CAF_CHECK(r.role() == duty_role::standby);
+  // A node that claims has not stepped down (any more), whatever we heard before.
+  auto s = ready_rule("almaty", {{"amsterdam", verdict::dead}, {"moscow", verdict::alive}});
+  s.on_stepped_down("moscow");
+  CAF_REQUIRE(s.role() == duty_role::claiming);
+  s.on_claim("moscow", 9);
+  CAF_CHECK(s.out().empty());
+  CAF_CHECK(s.role() == duty_role::standby);
+  // A node judged dead that returns has to say again that it stepped down.
+  auto t = ready_rule("almaty", {{"amsterdam", verdict::dead}, {"moscow", verdict::alive}});
+  t.on_stepped_down("moscow");
+  t.on_verdict("moscow", verdict::dead);
+  CAF_CHECK(t.out().empty());
+  t.on_verdict("moscow", verdict::alive);
+  CAF_CHECK(t.role() == duty_role::standby);
+}
+
+CAF_TEST(a stepped - down node never claims and tells nodes that link to it) {
+  auto r = ready_rule("amsterdam", {});
+  CAF_REQUIRE(r.role() == duty_role::claiming);
+  auto out = r.step_down();
+  CAF_CHECK(r.role() == duty_role::standby);
+  CAF_CHECK(r.stepped_down());
+  CAF_CHECK(r.tick(t0 + 10s).empty());
+  for (const auto& n : {"moscow", "almaty", "spb", "novosibirsk"})
+    CAF_CHECK(!has<act::send_claim>(r.on_verdict(n, verdict::dead)));
+  out = r.on_link("spb");
+  auto told = all_of_type<act::send_stepped_down>(out);
+  CAF_REQUIRE_EQUAL(told.size(), 1u);
+  CAF_CHECK_EQUAL(told[0].to, "spb");
+  // Its claims come back with resume.
+  out = r.resume();
+  CAF_CHECK_EQUAL(all_of_type<act::send_resumed>(out).size(), 4u);
+  CAF_CHECK(r.role() == duty_role::holder);
+  CAF_CHECK(r.on_link("spb").empty());
 }
 
 CAF_TEST(a claim from a lower node is refused and a refusal aborts a claim) {
@@ -300,6 +406,7 @@ struct sim {
   /// Term of each living node's latest start; a new holder must exceed them all.
   std::map<std::string, uint64_t> start_terms;
   int term_regressions = 0;
+  int stepped_down_starts = 0;
 
   explicit sim(unsigned seed) : rng(seed) {
     for (const auto& n : five)
@@ -320,12 +427,15 @@ struct sim {
     st.stop_done.reset();
     start_terms.erase(n);
     detect(n, 10, 400);
-    // The newcomer's probes learn everyone else's state too.
+    // The newcomer's probes learn everyone else's state too, and the links that come up tell it
+    // who stepped down.
     for (const auto& other : five)
-      if (other != n)
+      if (other != n) {
         post(other, n, rnd(10, 400), [this, other](chain_rule& r) {
           return r.on_verdict(other, nodes[other].alive ? verdict::alive : verdict::dead);
         });
+        post(n, other, rnd(10, 400), [n](chain_rule& r) { return r.on_link(n); });
+      }
   }
 
   /// Every other node learns `n`'s state as it is when the news arrives.
@@ -366,7 +476,13 @@ struct sim {
         auto [term, highest] = std::pair{ref->term, ref->highest};
         post(self, ref->to, rnd(1, 50),
              [self, term, highest](chain_rule& r) { return r.on_refused(self, term, highest); });
+      } else if (auto d = std::get_if<act::send_stepped_down>(&a)) {
+        post(self, d->to, rnd(1, 50), [self](chain_rule& r) { return r.on_stepped_down(self); });
+      } else if (auto u = std::get_if<act::send_resumed>(&a)) {
+        post(self, u->to, rnd(1, 50), [self](chain_rule& r) { return r.on_resumed(self); });
       } else if (auto start = std::get_if<act::start_duty>(&a)) {
+        if (st.rule->stepped_down())
+          ++stepped_down_starts;
         st.running = true;
         for (const auto& [other, term] : start_terms)
           if (other != self && nodes[other].alive && term >= start->term)
@@ -429,7 +545,7 @@ struct sim {
 
 } // namespace
 
-CAF_TEST(random deaths and returns never run two duty processes among reachable nodes) {
+CAF_TEST(random deaths returns step - downs and resumes never run two duty processes) {
   for (unsigned seed = 1; seed <= 40; ++seed) {
     sim s{seed};
     s.advance(t0 + 5s);
@@ -439,15 +555,25 @@ CAF_TEST(random deaths and returns never run two duty processes among reachable 
       int alive = 0;
       for (const auto& [n, x] : s.nodes)
         alive += x.alive ? 1 : 0;
-      if (st.alive && alive > 1)
+      auto coin = std::uniform_int_distribution<int>{0, 3}(s.rng);
+      if (st.alive && coin == 0 && !st.rule->stepped_down() &&
+          (st.rule->role() == duty_role::standby || st.rule->has_successor()))
+        s.run_actions(victim, st.rule->step_down()); // as the leader allows it
+      else if (st.alive && coin == 1 && st.rule->stepped_down())
+        s.run_actions(victim, st.rule->resume());
+      else if (st.alive && alive > 1)
         s.kill(victim);
       else if (!st.alive)
         s.boot(victim);
       s.advance(s.now + s.rnd(50, 3000));
     }
+    for (const auto& n : five)
+      if (s.nodes[n].alive)
+        s.run_actions(n, s.nodes[n].rule->resume());
     s.advance(s.now + 20s);
     CAF_CHECK_EQUAL(s.max_running, 1);
     CAF_CHECK_EQUAL(s.term_regressions, 0);
+    CAF_CHECK_EQUAL(s.stepped_down_starts, 0);
     std::string first_alive;
     for (const auto& n : five)
       if (s.nodes[n].alive) {

@@ -68,7 +68,11 @@ struct fixture : test_coordinator_fixture<config> {
     std::vector<std::string> result;
     self->send(peer, status_atom::value);
     consume_messages();
-    self->receive([&](std::vector<std::string>& xs) { result = std::move(xs); });
+    self->receive([&](std::vector<link_status>& xs, uint64_t) {
+      for (const auto& x : xs)
+        if (x.linked)
+          result.push_back(x.node);
+    });
     return result;
   }
 

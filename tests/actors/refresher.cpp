@@ -21,6 +21,10 @@ class counting_prover final : public prover {
 public:
   std::string sign(const std::string&) override { return {}; }
   bool verify(const std::string&, const std::string&, const std::string&) override { return false; }
+  bool is_operator(const std::string&) override { return false; }
+  bool verify_operator(const std::string&, const std::string&, const std::string&) override {
+    return false;
+  }
   void refresh() override {
     if (++refreshes % 2 == 0)
       throw std::runtime_error("disk full");

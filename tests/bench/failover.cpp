@@ -37,11 +37,7 @@ int64_t last_record(cluster& c, const std::string& what, const std::string& node
 double mesh_ms(cluster& c) {
   auto all_linked = [&] {
     for (const auto& n : c.cfg().nodes) {
-      caf::scoped_actor self{c.at(n.name).system()};
-      size_t links = 0;
-      self->request(c.at(n.name).gateway(), 1s, status_atom::value)
-          .receive([&](std::vector<std::string>& xs) { links = xs.size(); }, [](caf::error&) {});
-      if (links != c.cfg().nodes.size() - 1)
+      if (linked_nodes(c.at(n.name)).size() != c.cfg().nodes.size() - 1)
         return false;
     }
     return true;

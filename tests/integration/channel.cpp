@@ -19,14 +19,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::string> links_of(node& n) {
-  std::vector<std::string> result;
-  caf::scoped_actor self{n.system()};
-  self->request(n.gateway(), 1s, status_atom::value)
-      .receive([&](std::vector<std::string>& xs) { result = std::move(xs); }, [](caf::error&) {});
-  return result;
-}
-
 /// A listening socket whose accept queue is full: SYNs to it are dropped, like a
 /// host that silently swallows packets.
 struct black_hole {
@@ -66,7 +58,7 @@ CAF_TEST(a peer address that swallows packets delays no other link) {
   auto meshed = wait_until(
       [&] {
         for (const auto& n : {"amsterdam", "moscow", "almaty", "spb"})
-          if (links_of(c.at(n)).size() != 3)
+          if (linked_nodes(c.at(n)).size() != 3)
             return false;
         return true;
       },
@@ -77,7 +69,7 @@ CAF_TEST(a peer address that swallows packets delays no other link) {
   CAF_MESSAGE("four nodes meshed in " << took.count() << " ms next to a black hole");
   CAF_CHECK(c.wait_for_holder("amsterdam", 15s));
   // The silent address never became a link.
-  for (const auto& l : links_of(c.at("amsterdam")))
+  for (const auto& l : linked_nodes(c.at("amsterdam")))
     CAF_CHECK_NOT_EQUAL(l, "novosibirsk");
 }
 
@@ -147,7 +139,7 @@ CAF_TEST(a node with a rotated certificate is accepted again without restarting 
   auto fresh = create_identity("spb", dir);
   register_identity(c.cfg().tls.registry, fresh.files.cert_path, c.cfg(), std::string{"spb"});
   c.start("spb");
-  auto relinked = wait_until([&] { return links_of(c.at("spb")).size() == 4; }, 10s);
+  auto relinked = wait_until([&] { return linked_nodes(c.at("spb")).size() == 4; }, 10s);
   CAF_CHECK(relinked);
   CAF_CHECK_EQUAL(c.running().size(), 1u);
 }

@@ -150,14 +150,6 @@ world* current = nullptr;
 
 // --- the cluster ---------------------------------------------------------------------------------
 
-std::vector<std::string> links_of(node& n) {
-  std::vector<std::string> result;
-  caf::scoped_actor self{n.system()};
-  self->request(n.gateway(), 1s, status_atom::value)
-      .receive([&](std::vector<std::string>& xs) { result = std::move(xs); }, [](caf::error&) {});
-  return result;
-}
-
 /// Each linked node of `n` with the actor system its link leads to, from the gateway's replay
 /// of its current links to a new subscriber.
 std::map<std::string, caf::node_id> link_ends(node& n) {
@@ -198,7 +190,7 @@ bool full_mesh(cluster& c, std::chrono::milliseconds timeout) {
   return wait_until(
       [&] {
         for (const auto& n : all_nodes)
-          if (!c.at(n).running() || links_of(c.at(n)).size() != all_nodes.size() - 1)
+          if (!c.at(n).running() || linked_nodes(c.at(n)).size() != all_nodes.size() - 1)
             return false;
         return true;
       },
@@ -234,7 +226,7 @@ struct event_log {
 /// Subscribes to `n`'s gateway; the replay of its current links is left out of the log.
 std::shared_ptr<event_log> watch(world& w, node& n) {
   auto log = std::make_shared<event_log>();
-  auto replay = links_of(n).size();
+  auto replay = linked_nodes(n).size();
   auto watcher = n.system().spawn([log, replay](caf::event_based_actor*) -> caf::behavior {
     auto skip = std::make_shared<size_t>(replay);
     return {
@@ -576,7 +568,7 @@ CAF_TEST(openssl s_client is refused without TLS 1.3 and a registered certificat
                                     << " (no certificate), " << forged.took.count() << " and "
                                     << mallory.took.count() << " ms (self-signed)");
   // None of it disturbed the node.
-  CAF_CHECK_EQUAL(links_of(c.at("moscow")).size(), 4u);
+  CAF_CHECK_EQUAL(linked_nodes(c.at("moscow")).size(), 4u);
   CAF_CHECK(serves_over_link(c.at("amsterdam"), c.at("moscow")));
 }
 
@@ -644,7 +636,7 @@ CAF_TEST(the real certificate and key of one node do not let a process pass as a
   // signature, are accepted. So the refusals above came from the signatures alone.
   w.stop_watchers();
   c.kill("spb");
-  TLS_REQUIRE(wait_until([&] { return links_of(c.at("novosibirsk")).size() == 3; }, 5s));
+  TLS_REQUIRE(wait_until([&] { return linked_nodes(c.at("novosibirsk")).size() == 3; }, 5s));
   caf::node_id linked_to;
   auto honest = hello_and_proof(
       w, *to_novosibirsk, "spb", "novosibirsk",
@@ -657,7 +649,7 @@ CAF_TEST(the real certificate and key of one node do not let a process pass as a
   to_moscow = caf::actor{};
   to_novosibirsk = caf::actor{};
   w.end_rogue();
-  CAF_CHECK(wait_until([&] { return links_of(c.at("novosibirsk")).size() == 3; }, 5s));
+  CAF_CHECK(wait_until([&] { return linked_nodes(c.at("novosibirsk")).size() == 3; }, 5s));
   CAF_CHECK_EQUAL(c.running(), std::vector<std::string>{"amsterdam"});
 }
 
@@ -703,7 +695,7 @@ CAF_TEST(garbage and half open handshakes and slow clients cost a node nothing) 
   // Meanwhile a lower node dies and comes back; it dials spb, the node under attack.
   std::this_thread::sleep_for(300ms);
   c.kill("almaty");
-  TLS_REQUIRE(wait_until([&] { return links_of(c.at("spb")).size() == 3; }, 5s));
+  TLS_REQUIRE(wait_until([&] { return linked_nodes(c.at("spb")).size() == 3; }, 5s));
   c.start("almaty");
   auto started = std::chrono::steady_clock::now();
   CAF_CHECK(full_mesh(c, 10s));

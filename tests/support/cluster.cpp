@@ -32,6 +32,20 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   return true;
 }
 
+std::vector<std::string> linked_nodes(node& n) {
+  std::vector<std::string> result;
+  caf::scoped_actor self{n.system()};
+  self->request(n.gateway(), std::chrono::seconds{1}, status_atom::value)
+      .receive(
+          [&](std::vector<link_status>& links, uint64_t) {
+            for (const auto& l : links)
+              if (l.linked)
+                result.push_back(l.node);
+          },
+          [](caf::error&) {});
+  return result;
+}
+
 namespace {
 
 std::string make_temp_dir() {

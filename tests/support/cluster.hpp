@@ -47,6 +47,9 @@ bool pid_alive(int pid);
 /// configuration `text` in `dir` and returns `text` with a [tls] table that points at them.
 std::string with_identities(const std::string& text, const std::string& dir);
 
+/// The nodes `n`'s gateway has a link to now (empty when it does not answer within a second).
+std::vector<std::string> linked_nodes(node& n);
+
 /// Polls `pred` every few milliseconds until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
