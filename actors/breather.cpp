@@ -102,6 +102,7 @@ struct breather_state {
   uint64_t failed_breaths = 0;
   std::vector<uint64_t> buckets = std::vector<uint64_t>(breath_buckets_ms.size() + 1, 0);
   int64_t total_us = 0;
+  int64_t last_ok_us = 0;
   co::scope coros; // last: suspended frames go before what they use
 
   explicit breather_state(caf::event_based_actor* self) : self(self), coros(self) {}
@@ -137,6 +138,7 @@ struct breather_state {
     out.conflicts = conflicts_total;
     out.buckets = buckets;
     out.total_us = total_us;
+    out.last_ok_us = last_ok_us;
     if (!history.empty())
       out.last = history.back();
     return out;
@@ -164,7 +166,9 @@ struct breather_state {
     auto bucket = std::find_if(breath_buckets_ms.begin(), breath_buckets_ms.end(),
                                [&](int64_t bound) { return report.total_us <= bound * 1000; });
     ++buckets[static_cast<size_t>(bucket - breath_buckets_ms.begin())];
-    if (!report.ok) {
+    if (report.ok)
+      last_ok_us = report.started_us;
+    else {
       ++failed_breaths;
       ++counters.errors;
     }

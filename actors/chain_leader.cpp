@@ -47,7 +47,7 @@ struct leader_state {
                                       caf::actor{self});
     self->link_to(supervisor);
     if (params.inspector)
-      self->send(params.inspector, register_atom::value, std::string{"supervisor"}, supervisor);
+      self->send(params.inspector, register_atom::value, std::string{"supervisor"}, duty(), supervisor);
     self->send(params.peer_actor, subscribe_atom::value, caf::actor{self});
     for (auto& [node, probe] : params.probes)
       self->send(probe, subscribe_atom::value, caf::actor{self});

@@ -274,7 +274,10 @@ caf::actor spawn_inspector(caf::actor_system& sys, inspector_params params) {
             [self](inspect_atom) { return self->state.info(); },
             [self](watch_atom, caf::actor who) { self->state.watch(std::move(who)); },
             [self](unwatch_atom, const caf::actor& who) { self->state.unwatch(who); },
-            [self](console_atom, const std::string& operator_name, caf::actor shell) {
+            [self](console_atom, const std::string& operator_name,
+                   caf::actor shell) -> caf::result<caf::actor> {
+              if (!shell)
+                return caf::make_error(caf::sec::invalid_argument, "a console needs its shell");
               return self->state.open_console(operator_name, std::move(shell));
             },
             [self](const verdict_changed& x) {

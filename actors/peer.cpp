@@ -168,9 +168,10 @@ struct peer_state {
     auto text = proof_text(nonce, operator_party(x.name), params.self);
     if (!params.prover->verify_operator(x.name, text, x.signature))
       return refuse_operator(x.name, "shell refused: it could not prove it is operator " + x.name);
+    // Before the promise: making one moves the sender out of the current message.
+    auto shell = caf::actor_cast<caf::actor>(self->current_sender());
     auto rp = self->make_response_promise();
-    rp.delegate(params.inspector, console_atom::value, x.name,
-                caf::actor_cast<caf::actor>(self->current_sender()));
+    rp.delegate(params.inspector, console_atom::value, x.name, std::move(shell));
     return rp;
   }
 
@@ -210,7 +211,7 @@ struct peer_state {
       linked += (linked.empty() ? "" : ", ") + node;
     out.state = {{"linked", linked.empty() ? "none" : linked},
                  {"transport", params.prover ? "TLS, proven identities" : "plain (no TLS)"},
-                 {"incarnation", fmt::format("{:016x}", params.incarnation)},
+                 {"incarnation", incarnation_text(params.incarnation)},
                  {"subscribers", std::to_string(subscribers.size())},
                  {"routes", std::to_string(routes.size())},
                  {"pending handshakes", std::to_string(pending.size() + pending_operators.size())},

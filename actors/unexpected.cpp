@@ -34,7 +34,7 @@ private:
 
 } // namespace
 
-void drop_unexpected(caf::event_based_actor* self, std::string tag, actor_counters& counters) {
+void drop_unexpected(caf::scheduled_actor* self, std::string tag, actor_counters& counters) {
   auto log = std::make_shared<drop_log>(std::move(tag));
   auto* errors = &counters.errors;
   self->set_default_handler([log, errors](caf::scheduled_actor* actor,

@@ -13,6 +13,6 @@ namespace montana {
 /// malformed message, a stray reply) and stray errors: they never kill `self`.
 /// At most one line per 10 s per actor, with a count of what was dropped since. Each one counts
 /// as an error in `counters`, which must outlive the actor's behavior.
-void drop_unexpected(caf::event_based_actor* self, std::string tag, actor_counters& counters);
+void drop_unexpected(caf::scheduled_actor* self, std::string tag, actor_counters& counters);
 
 } // namespace montana

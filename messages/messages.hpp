@@ -422,6 +422,8 @@ struct breath_status {
   /// Breaths per duration bucket (upper bounds in `breath_buckets_ms`), not cumulative.
   std::vector<uint64_t> buckets;
   int64_t total_us = 0;
+  /// When the latest breath that went through started (wall clock, us); 0 if none did yet.
+  int64_t last_ok_us = 0;
   /// The latest breath, if any (seq 0 when none yet).
   breath_report last;
 };
@@ -565,7 +567,7 @@ typename Inspector::result_type inspect(Inspector& f, duty_status& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, breath_status& x) {
   return f(caf::meta::type_name("breath_status"), x.enabled, x.interval_ms, x.breaths, x.failures,
-           x.conflicts, x.buckets, x.total_us, x.last);
+           x.conflicts, x.buckets, x.total_us, x.last_ok_us, x.last);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {

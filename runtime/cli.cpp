@@ -6,6 +6,7 @@
 #include "runtime/log.hpp"
 #include "runtime/node.hpp"
 #include "runtime/registry.hpp"
+#include "runtime/shell.hpp"
 #include "runtime/systemd.hpp"
 #include "runtime/tls.hpp"
 
@@ -133,6 +134,24 @@ int run_cli(int argc, char** argv) {
   demo->add_option("--port", demo_port, "port of every demo node")->capture_default_str();
   demo->add_flag("--fast", demo_fast, "fast probe profile (failover in well under a second)");
 
+  shell_options shell_opts;
+  auto shell = app.add_subcommand(
+      "shell", "the operator's introspection shell: one COMMAND and exit, or interactive");
+  shell->add_option("--config", shell_opts.config_path,
+                    "cluster configuration (TOML); default: /etc/montana/montana.toml if present, "
+                    "else embedded");
+  auto shell_node = shell->add_option("--node", shell_opts.node,
+                                      "connect to this node; default: env MONTANA_NODE_NAME");
+  shell->add_option("--connect", shell_opts.connect, "connect to HOST[:PORT] instead")
+      ->excludes(shell_node);
+  shell->add_option("--identity", shell_opts.identity,
+                    "the operator's key NAME.key (NAME.crt next to it); default: env "
+                    "MONTANA_OPERATOR_IDENTITY");
+  shell->add_flag("--json", shell_opts.json, "machine-readable output");
+  // Everything from the first word on is the command, flags included (`log -f`).
+  shell->prefix_command();
+  shell->footer(shell_help());
+
   std::string check_path;
   auto check = app.add_subcommand("check-config", "validate a configuration file and exit");
   check->add_option("file", check_path, "configuration file (TOML)")->required();
@@ -189,6 +208,10 @@ int run_cli(int argc, char** argv) {
   try {
     if (*run)
       return run_node(config_path, node_name);
+    if (*shell) {
+      shell_opts.command = shell->remaining();
+      return run_shell(shell_opts);
+    }
     if (*demo) {
       setup_logging("info");
       return run_demo(demo_config(demo_port, demo_fast), std::cin, std::cout);

@@ -56,6 +56,10 @@ host = "147.45.147.247"
 # environment file, never here.
 [duty.bot]
 command = ["/usr/bin/python3", "/opt/montana/bot/bot.py"]
+
+# Prometheus metrics and the status as JSON over HTTP, for this host only.
+[status]
+listen = "127.0.0.1:9333"
 )";
 
 /// Longest accepted duration: anything longer is a unit mistake, and it keeps the arithmetic exact.
@@ -197,6 +201,7 @@ private:
   void read_nodes(const toml::node& value, const std::string& key, uint16_t port,
                   std::vector<node_entry>& nodes) const;
   void read_log(const toml::node& value, const std::string& key, log_settings& log) const;
+  void read_status(const toml::node& value, const std::string& key, status_settings& status) const;
   void read_tls(const toml::node& value, const std::string& key, tls_settings& tls) const;
   void read_breath(const toml::node& value, const std::string& key, breath_settings& breath) const;
   std::vector<std::string> read_paths(const toml::node& value, const std::string& key) const;
@@ -352,8 +357,27 @@ config reader::read(const toml::table& root) const {
                   {"tls", [&](auto& v, auto& k) { read_tls(v, k, cfg.tls); }},
                   {"breath", [&](auto& v, auto& k) { read_breath(v, k, cfg.breath); }},
                   {"log", [&](auto& v, auto& k) { read_log(v, k, cfg.log); }},
+                  {"status", [&](auto& v, auto& k) { read_status(v, k, cfg.status); }},
               });
   return cfg;
+}
+
+void reader::read_status(const toml::node& value, const std::string& key,
+                         status_settings& status) const {
+  status.enabled = true;
+  read_fields(value, key,
+              {{"listen", [&](auto& v, auto& k) {
+                  auto text = read_text(v, k);
+                  auto colon = text.rfind(':');
+                  auto port = colon == std::string::npos ? 0 : std::atoi(text.c_str() + colon + 1);
+                  auto digits = colon != std::string::npos && colon + 1 < text.size() &&
+                                text.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+                  if (colon == 0 || !digits || port < 1 || port > 65535)
+                    fail(v.source(), k,
+                         "'" + text + "' must be HOST:PORT, e.g. \"127.0.0.1:9333\"");
+                  status.host = text.substr(0, colon);
+                  status.port = static_cast<uint16_t>(port);
+                }}});
 }
 
 void reader::read_tls(const toml::node& value, const std::string& key, tls_settings& tls) const {

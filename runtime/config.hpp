@@ -23,6 +23,14 @@ struct tls_settings {
   std::string registry = "/var/lib/montana/repo/node_crypto/nodes.json";
 };
 
+/// The optional HTTP endpoint (`[status]`): /metrics and /status.
+struct status_settings {
+  /// On when the file has a [status] table.
+  bool enabled = false;
+  std::string host = "127.0.0.1";
+  uint16_t port = 9333;
+};
+
 /// `text` with every `{node}` replaced by `node` (paths and names in [tls] and [breath]).
 std::string expand_node(std::string text, const std::string& node);
 
@@ -35,6 +43,7 @@ struct config {
   tls_settings tls;
   breath_settings breath;
   log_settings log;
+  status_settings status;
 
   /// The entry named `name`, or nullptr.
   const node_entry* find_node(const std::string& name) const;

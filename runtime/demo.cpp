@@ -30,6 +30,8 @@ config demo_config(uint16_t port, bool fast) {
   demo.startup_delay = duration{1000};
   demo.stop_grace = duration{3000};
   cfg.duties = {demo};
+  // Five nodes on one host cannot share the default's status address.
+  cfg.status = {};
   if (fast)
     apply_fast_profile(cfg);
   return cfg;

@@ -461,8 +461,11 @@ identity_info inspect_certificate(const std::string& cert_path) {
   return info_of(*load_certificate(cert_path), cert_path);
 }
 
-identity_info check_identity_files(const std::string& key_path, const std::string& cert_path,
-                                   const std::string& expected_name) {
+namespace {
+
+/// The checks of check_identity_files and check_operator_files; no expected name for an operator.
+identity_info check_files(const std::string& key_path, const std::string& cert_path,
+                          bool is_operator, const std::string* expected_name) {
   auto info = inspect_certificate(cert_path);
   auto key = load_private_key(key_path);
   if (to_hex(raw_public_key(*key)) != info.public_key)
@@ -470,17 +473,31 @@ identity_info check_identity_files(const std::string& key_path, const std::strin
   if (info.uid != info.address)
     fail(cert_path, "UID '" + printable(info.uid) + "' does not match the address of its key (" +
                         info.address + ")");
-  if (info.is_operator)
+  if (info.is_operator && !is_operator)
     fail(cert_path, "is an operator's certificate (TLS client only); a node needs its own");
+  if (!info.is_operator && is_operator)
+    fail(cert_path, "is a node's certificate; the shell needs an operator's (identity new "
+                    "--operator NAME)");
   auto now = std::chrono::system_clock::now();
   if (now < info.not_before)
     fail(cert_path, "not valid before " + utc(info.not_before));
   if (now > info.not_after)
     fail(cert_path, "expired on " + utc(info.not_after));
-  if (info.name != expected_name)
-    fail(cert_path, "CN is " + node_alias(info.name) + ", expected " + node_alias(expected_name));
+  if (expected_name != nullptr && info.name != *expected_name)
+    fail(cert_path, "CN is " + node_alias(info.name) + ", expected " + node_alias(*expected_name));
   info.files.key_path = key_path;
   return info;
+}
+
+} // namespace
+
+identity_info check_identity_files(const std::string& key_path, const std::string& cert_path,
+                                   const std::string& expected_name) {
+  return check_files(key_path, cert_path, false, &expected_name);
+}
+
+identity_info check_operator_files(const std::string& key_path, const std::string& cert_path) {
+  return check_files(key_path, cert_path, true, nullptr);
 }
 
 std::string describe_identity(const identity_info& info) {

@@ -90,6 +90,10 @@ identity_info inspect_certificate(const std::string& cert_path);
 identity_info check_identity_files(const std::string& key_path, const std::string& cert_path,
                                    const std::string& expected_name);
 
+/// The same checks for the shell's operator identity: the certificate must be an operator's; its
+/// name is whatever it says.
+identity_info check_operator_files(const std::string& key_path, const std::string& cert_path);
+
 /// Multi-line text for `identity show`: name, kind, address, UID check, fingerprint, validity.
 std::string describe_identity(const identity_info& info);
 

@@ -10,6 +10,7 @@
 #include "runtime/log.hpp"
 #include "runtime/net_check.hpp"
 #include "runtime/process_launcher.hpp"
+#include "runtime/status_http.hpp"
 #include "runtime/tls.hpp"
 #include "runtime/trust.hpp"
 
@@ -158,8 +159,27 @@ void node::start() {
     breather_ = spawn_breather(*system_, breather_params{name_, std::move(breath), port});
     join("breather", name_, breather_);
   }
-  spdlog::info("[{}] node up on {}:{}: {} peers, {} duties", name_, bind, published_port_,
-               probes_.size(), leaders_.size());
+  if (cfg_.status.enabled) {
+    const auto& at = cfg_.status;
+    if (auto problem = bind_problem(at.host, at.port); !problem.empty()) {
+      stop();
+      throw std::runtime_error("cannot listen on " + at.host + ":" + std::to_string(at.port) +
+                               " for [status]: " + problem);
+    }
+    try {
+      status_http_ =
+          spawn_status_http(*system_, status_http_params{name_, at.host, at.port, inspector_});
+    } catch (...) {
+      stop();
+      throw;
+    }
+    join("status-http", name_, status_http_);
+  }
+  spdlog::info("[{}] node up on {}:{}: {} peers, {} duties{}", name_, bind, published_port_,
+               probes_.size(), leaders_.size(),
+               cfg_.status.enabled ? fmt::format("; status on http://{}:{}/", cfg_.status.host,
+                                                 cfg_.status.port)
+                                   : std::string{});
 }
 
 void node::leave() {
@@ -192,6 +212,7 @@ void node::stop() {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     a = nullptr;
   };
+  kill(status_http_);
   kill(breather_);
   for (auto& [duty, leader] : leaders_)
     kill(leader);

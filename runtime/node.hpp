@@ -22,9 +22,9 @@ struct node_options {
   duration identity_refresh{1000};
 };
 
-/// Start-up order: actor system -> checker -> peer (published) -> probes -> leaders
-/// (each spawning its bot-supervisor) -> breather (with `[breath] repo`). Shutdown runs in
-/// reverse.
+/// Start-up order: actor system -> inspector -> peer (published) -> probes -> leaders
+/// (each spawning its bot-supervisor) -> breather (with `[breath] repo`) -> status endpoint
+/// (with `[status]`). Shutdown runs in reverse.
 class node {
 public:
   /// Throws config_error when `name` is not in `cfg`.
@@ -74,6 +74,8 @@ private:
   std::string private_dir_;
   std::map<std::string, caf::actor> probes_;
   caf::actor breather_;
+  /// The [status] HTTP endpoint, when configured.
+  caf::actor status_http_;
   std::map<std::string, caf::actor> leaders_;
 };
 

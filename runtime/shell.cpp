@@ -1,0 +1,468 @@
+#include "runtime/shell.hpp"
+
+#include "actors/introspection.hpp"
+#include "runtime/config.hpp"
+#include "runtime/identity.hpp"
+#include "runtime/registry.hpp"
+#include "runtime/shell_client.hpp"
+#include "runtime/shell_render.hpp"
+#include "runtime/status_json.hpp"
+
+#include <editline/readline.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+namespace montana {
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+/// The installed configuration, which the shell reads when not told otherwise.
+constexpr const char* installed_config = "/etc/montana/montana.toml";
+
+/// Questions answered from memory; `cluster` waits for the other nodes (up to 4 s each, at once).
+constexpr std::chrono::seconds query_timeout{10};
+/// A step-down waits for the next node's claim and the duty's stop.
+constexpr std::chrono::seconds action_timeout{75};
+constexpr std::chrono::minutes breathe_timeout{6};
+
+struct command_info {
+  const char* name;
+  const char* args;
+  const char* what;
+};
+
+const std::vector<command_info> commands{
+    {"status", "", "this node: duties, roles, terms, peers' verdicts, breathing"},
+    {"cluster", "", "every node's own view side by side; disagreement marked with !"},
+    {"chain", "[DUTY]", "the duty's chain in order: each node's role and this node's verdict"},
+    {"probes", "[PEER]", "each peer's verdict and recent rounds; one peer in detail"},
+    {"actors", "", "every actor of this node with its counters"},
+    {"actor", "NAME|ID", "one actor's state and counters"},
+    {"breath", "", "the recent breaths of the shared repository"},
+    {"duty", "[restart [DUTY]]", "each duty's process (pid, uptime, restarts, output); restart it"},
+    {"log", "[-f] [N]", "the last N (20) lines of this node's log; -f follows it"},
+    {"watch", "[SECONDS]", "live events: role changes, verdict flips, links, breaths"},
+    {"step-down", "[DUTY]", "hand the duty (all duties) to the next node and stay out"},
+    {"resume", "[DUTY]", "take part in the duty's chain again after a step-down"},
+    {"breathe", "", "breathe now and show the breath"},
+    {"help", "", "this list"},
+};
+
+std::atomic<bool> interrupted{false};
+
+void on_interrupt(int) {
+  interrupted = true;
+}
+
+/// While streaming, SIGINT and SIGTERM end the stream instead of the process.
+class stream_signals {
+public:
+  stream_signals() {
+    interrupted = false;
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~stream_signals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  stream_signals(const stream_signals&) = delete;
+  stream_signals& operator=(const stream_signals&) = delete;
+
+private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+bool wants_color() {
+  auto term = std::getenv("TERM");
+  return ::isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr && term != nullptr &&
+         std::string_view{term} != "dumb";
+}
+
+config load_shell_config(const std::optional<std::string>& path) {
+  if (path)
+    return load_config_file(*path);
+  if (std::filesystem::exists(installed_config))
+    return load_config_file(installed_config);
+  return parse_config(default_config_text(), "<default>");
+}
+
+/// Where to connect: --connect HOST[:PORT], --node NAME, else env MONTANA_NODE_NAME.
+shell_target resolve_target(const config& cfg, const shell_options& o) {
+  shell_target t;
+  if (o.connect) {
+    auto text = *o.connect;
+    auto colon = text.rfind(':');
+    t.host = text.substr(0, colon);
+    t.port = 0;
+    if (colon != std::string::npos) {
+      auto port = text.substr(colon + 1);
+      if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoi(port) < 1 || std::stoi(port) > 65535)
+        throw config_error("--connect " + text + ": the port must be 1..65535");
+      t.port = static_cast<uint16_t>(std::stoi(port));
+    }
+    // The configuration knows which node lives there and on which port.
+    for (const auto& n : cfg.nodes)
+      if (n.host == t.host && (t.port == 0 || t.port == n.port)) {
+        t.port = n.port;
+        break;
+      }
+    if (t.host.empty())
+      throw config_error("--connect " + text + ": no host");
+    if (t.port == 0)
+      t.port = node_entry{}.port;
+  } else {
+    auto name = resolve_node_name(cfg, o.node);
+    const auto& n = *cfg.find_node(name);
+    t.host = n.host;
+    t.port = n.port;
+    t.node = name;
+  }
+  std::string key;
+  if (o.identity)
+    key = *o.identity;
+  else if (auto env = std::getenv("MONTANA_OPERATOR_IDENTITY"); env != nullptr && *env != '\0')
+    key = env;
+  else
+    throw config_error("no operator identity: pass --identity NAME.key or set "
+                       "MONTANA_OPERATOR_IDENTITY (make one with: montana-actors identity new "
+                       "--operator NAME)");
+  t.key_path = key;
+  auto dot = key.rfind(".key");
+  t.cert_path = (dot != std::string::npos && dot + 4 == key.size() ? key.substr(0, dot) : key) +
+                ".crt";
+  return t;
+}
+
+class session {
+public:
+  session(shell_connection& c, bool json, std::ostream& out)
+      : conn_(c), json_(json), color_(!json && wants_color()), out_(out) {}
+
+  /// Runs one command; returns its exit code.
+  int run(const std::vector<std::string>& words) {
+    try {
+      return dispatch(words);
+    } catch (const shell_error& e) {
+      std::cerr << "montana-actors shell: " << e.what() << "\n";
+      return exit_failure;
+    }
+  }
+
+private:
+  text_style style() const { return {color_, unix_us()}; }
+
+  template <class T>
+  int show(const T& value, const std::function<std::string(const T&, const text_style&)>& text) {
+    if (json_)
+      out_ << to_json(value).dump(2) << "\n";
+    else
+      out_ << text(value, style());
+    out_.flush();
+    return exit_ok;
+  }
+
+  int usage(const std::string& problem) {
+    std::cerr << "montana-actors shell: " << problem << " (try: help)\n";
+    return exit_usage;
+  }
+
+  int act(const action_result& r) {
+    show<action_result>(r, render_action);
+    return r.ok ? exit_ok : exit_failure;
+  }
+
+  int stream(bool events, bool log, std::chrono::milliseconds duration) {
+    stream_signals signals;
+    auto st = style();
+    conn_.stream(
+        events, log, duration, interrupted,
+        [&](const node_event& e) {
+          out_ << (json_ ? to_json(e).dump() + "\n" : render_event(e, st));
+          out_.flush();
+        },
+        [&](const log_line& l) {
+          out_ << (json_ ? to_json(l).dump() + "\n" : render_log_line(l, st));
+          out_.flush();
+        });
+    return exit_ok;
+  }
+
+  static std::optional<int> number(const std::string& word) {
+    if (word.empty() || word.size() > 6 || word.find_first_not_of("0123456789") != std::string::npos)
+      return std::nullopt;
+    return std::stoi(word);
+  }
+
+  int dispatch(const std::vector<std::string>& w) {
+    const auto& cmd = w[0];
+    auto arg = [&](size_t i) { return i < w.size() ? w[i] : std::string{}; };
+    if (cmd == "help") {
+      out_ << shell_help();
+      return exit_ok;
+    }
+    if (cmd == "status")
+      return show<node_status>(conn_.ask<node_status>(query_timeout, status_atom::value),
+                               render_status);
+    if (cmd == "cluster")
+      return show<std::vector<node_view>>(
+          conn_.ask<std::vector<node_view>>(query_timeout, cluster_atom::value), render_cluster);
+    if (cmd == "chain") {
+      auto self = conn_.ask<node_status>(query_timeout, status_atom::value);
+      auto views = conn_.ask<std::vector<node_view>>(query_timeout, cluster_atom::value);
+      if (json_) {
+        auto out = json::array();
+        for (const auto& d : self.duties)
+          if (arg(1).empty() || d.duty == arg(1))
+            out.push_back({{"duty", d.duty}, {"chain", to_json(d)["chain"]},
+                           {"views", to_json(views)}});
+        out_ << out.dump(2) << "\n";
+        return exit_ok;
+      }
+      out_ << render_chain(self, views, arg(1), style());
+      return exit_ok;
+    }
+    if (cmd == "probes") {
+      auto probes = conn_.ask<std::vector<probe_status>>(query_timeout, probes_atom::value);
+      if (json_) {
+        std::vector<probe_status> picked;
+        for (const auto& p : probes)
+          if (arg(1).empty() || p.node == arg(1))
+            picked.push_back(p);
+        out_ << to_json(picked).dump(2) << "\n";
+        return exit_ok;
+      }
+      out_ << render_probes(probes, arg(1), style());
+      return exit_ok;
+    }
+    if (cmd == "actors")
+      return show<std::vector<actor_info>>(
+          conn_.ask<std::vector<actor_info>>(query_timeout, actors_atom::value), render_actors);
+    if (cmd == "actor") {
+      if (w.size() < 2)
+        return usage("actor: which one? (NAME, part of it, or ID; see: actors)");
+      auto all = conn_.ask<std::vector<actor_info>>(query_timeout, actors_atom::value);
+      std::vector<actor_info> found;
+      auto wanted = w[1];
+      for (size_t i = 2; i < w.size(); ++i)
+        wanted += " " + w[i];
+      for (const auto& a : all)
+        if (a.name == wanted || std::to_string(a.id) == wanted)
+          found = {a};
+      if (found.empty())
+        for (const auto& a : all)
+          if (a.name.find(wanted) != std::string::npos)
+            found.push_back(a);
+      if (found.size() != 1) {
+        std::cerr << "montana-actors shell: actor " << wanted << ": "
+                  << (found.empty() ? "no such actor" : "ambiguous") << " (see: actors)\n";
+        return exit_failure;
+      }
+      return show<actor_info>(found[0], render_actor);
+    }
+    if (cmd == "breath")
+      return show<std::vector<breath_report>>(
+          conn_.ask<std::vector<breath_report>>(query_timeout, history_atom::value),
+          render_breaths);
+    if (cmd == "duty") {
+      if (arg(1) == "restart")
+        return act(conn_.ask<action_result>(action_timeout, restart_atom::value, arg(2)));
+      if (!arg(1).empty())
+        return usage("duty: unknown argument '" + arg(1) + "'");
+      auto s = conn_.ask<node_status>(query_timeout, status_atom::value);
+      if (json_) {
+        out_ << to_json(s)["duties"].dump(2) << "\n";
+        return exit_ok;
+      }
+      out_ << render_duties(s, style());
+      return exit_ok;
+    }
+    if (cmd == "log") {
+      bool follow = false;
+      int lines = 20;
+      for (size_t i = 1; i < w.size(); ++i) {
+        if (w[i] == "-f")
+          follow = true;
+        else if (auto n = number(w[i]))
+          lines = *n;
+        else
+          return usage("log: unknown argument '" + w[i] + "'");
+      }
+      auto recent = conn_.ask<std::vector<log_line>>(query_timeout, log_atom::value,
+                                                     static_cast<uint32_t>(lines));
+      auto st = style();
+      for (const auto& l : recent)
+        out_ << (json_ ? to_json(l).dump() + "\n" : render_log_line(l, st));
+      out_.flush();
+      return follow ? stream(false, true, std::chrono::milliseconds{0}) : exit_ok;
+    }
+    if (cmd == "watch") {
+      std::chrono::milliseconds duration{0};
+      if (w.size() > 1) {
+        auto n = number(w[1]);
+        if (!n)
+          return usage("watch: SECONDS must be a whole number");
+        duration = std::chrono::seconds{*n};
+      }
+      return stream(true, false, duration);
+    }
+    if (cmd == "step-down")
+      return act(conn_.ask<action_result>(action_timeout, step_down_atom::value, arg(1)));
+    if (cmd == "resume")
+      return act(conn_.ask<action_result>(action_timeout, resume_atom::value, arg(1)));
+    if (cmd == "breathe")
+      return show<breath_report>(conn_.ask<breath_report>(breathe_timeout, breathe_atom::value),
+                                 [](const breath_report& b, const text_style& st) {
+                                   return render_breaths({b}, st);
+                                 });
+    return usage("unknown command '" + cmd + "'");
+  }
+
+  shell_connection& conn_;
+  bool json_;
+  bool color_;
+  std::ostream& out_;
+};
+
+std::vector<std::string> split(const std::string& line) {
+  std::istringstream in{line};
+  std::vector<std::string> words;
+  std::string word;
+  while (in >> word)
+    words.push_back(word);
+  return words;
+}
+
+/// Completion candidates: commands first, then duty and node names.
+std::vector<std::string> completion_words;
+
+char* complete_next(const char* text, int state) {
+  static size_t index;
+  if (state == 0)
+    index = 0;
+  std::string_view prefix{text};
+  while (index < completion_words.size()) {
+    const auto& word = completion_words[index++];
+    if (word.compare(0, prefix.size(), prefix) == 0)
+      return ::strdup(word.c_str());
+  }
+  return nullptr;
+}
+
+char** complete(const char* text, int, int) {
+  rl_attempted_completion_over = 1;
+  return rl_completion_matches(text, complete_next);
+}
+
+std::string history_file() {
+  auto home = std::getenv("HOME");
+  return home == nullptr ? std::string{} : std::string{home} + "/.montana_shell_history";
+}
+
+int interactive(session& s, shell_connection& conn, const config& cfg) {
+  auto tty = ::isatty(STDIN_FILENO) == 1;
+  if (!tty) {
+    // Commands piped in: one per line, no prompt.
+    int last = exit_ok;
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      auto words = split(line);
+      if (words.empty())
+        continue;
+      if (words[0] == "quit" || words[0] == "exit")
+        break;
+      last = s.run(words);
+    }
+    return last;
+  }
+  for (const auto& c : commands)
+    completion_words.push_back(c.name);
+  completion_words.push_back("quit");
+  for (const auto& d : cfg.duties)
+    completion_words.push_back(d.name);
+  for (const auto& n : cfg.nodes)
+    completion_words.push_back(n.name);
+  rl_attempted_completion_function = complete;
+  auto history = history_file();
+  if (!history.empty())
+    ::read_history(history.c_str());
+  std::cout << "montana-actors shell: operator " << conn.operator_name() << " on node "
+            << conn.node() << "; help lists the commands, quit (or Ctrl-D) ends\n";
+  auto prompt = "montana " + conn.node() + "> ";
+  for (;;) {
+    char* raw = ::readline(prompt.c_str());
+    if (raw == nullptr) {
+      std::cout << "\n";
+      break;
+    }
+    std::string line{raw};
+    std::free(raw);
+    auto words = split(line);
+    if (words.empty())
+      continue;
+    ::add_history(line.c_str());
+    if (words[0] == "quit" || words[0] == "exit")
+      break;
+    s.run(words);
+  }
+  if (!history.empty()) {
+    ::write_history(history.c_str());
+    ::history_truncate_file(history.c_str(), 1000);
+  }
+  return exit_ok;
+}
+
+} // namespace
+
+std::string shell_help() {
+  std::string out = "commands (--json on the command line gives JSON):\n";
+  for (const auto& c : commands) {
+    auto head = std::string{c.name} + (std::string_view{c.args}.empty() ? "" : " ") + c.args;
+    out += "  " + head + std::string(head.size() < 26 ? 26 - head.size() : 1, ' ') + c.what + "\n";
+  }
+  out += "  quit                      end the session (interactive)\n";
+  return out;
+}
+
+int run_shell(const shell_options& options) {
+  std::unique_ptr<shell_connection> conn;
+  config cfg;
+  try {
+    cfg = load_shell_config(options.config_path);
+    auto target = resolve_target(cfg, options);
+    conn = std::make_unique<shell_connection>(cfg, target);
+  } catch (const config_error& e) {
+    std::cerr << "montana-actors shell: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const identity_error& e) {
+    std::cerr << "montana-actors shell: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const registry_error& e) {
+    std::cerr << "montana-actors shell: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "montana-actors shell: " << e.what() << "\n";
+    return exit_failure;
+  }
+  session s{*conn, options.json, std::cout};
+  if (!options.command.empty())
+    return s.run(options.command);
+  return interactive(s, *conn, cfg);
+}
+
+} // namespace montana

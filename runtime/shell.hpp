@@ -1,0 +1,33 @@
+// `montana-actors shell`: the operator's introspection shell. One command and exit (scripts), or
+// an interactive session with line editing, history and completion (libedit).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace montana {
+
+struct shell_options {
+  /// Default: /etc/montana/montana.toml when it exists, else the embedded default.
+  std::optional<std::string> config_path;
+  /// Connect to this node of the configuration ...
+  std::optional<std::string> node;
+  /// ... or to HOST[:PORT]; neither: env MONTANA_NODE_NAME.
+  std::optional<std::string> connect;
+  /// The operator's key (NAME.key, with NAME.crt next to it); default: env
+  /// MONTANA_OPERATOR_IDENTITY.
+  std::optional<std::string> identity;
+  bool json = false;
+  /// The command and its arguments; empty: interactive.
+  std::vector<std::string> command;
+};
+
+/// Runs the shell; returns the exit code (0 ok, 1 a command or the connection failed, 2 bad
+/// usage, configuration or identity).
+int run_shell(const shell_options& options);
+
+/// The commands, one line each, as `help` prints them.
+std::string shell_help();
+
+} // namespace montana
