@@ -42,18 +42,18 @@ struct command_info {
 };
 
 const std::vector<command_info> commands{
-    {"status", "", "this node: duties, roles, terms, peers' verdicts, breathing"},
-    {"cluster", "", "every node's own view side by side; disagreement marked with !"},
-    {"chain", "[DUTY]", "the duty's chain in order: each node's role and this node's verdict"},
-    {"probes", "[PEER]", "each peer's verdict and recent rounds; one peer in detail"},
+    {"status", "", "this node: duties, roles, terms, peers, breathing"},
+    {"cluster", "", "every node's view side by side; ! marks disagreement"},
+    {"chain", "[DUTY]", "the chain in order: roles and this node's verdicts"},
+    {"probes", "[PEER]", "peers' verdicts and recent rounds; one in detail"},
     {"actors", "", "every actor of this node with its counters"},
     {"actor", "NAME|ID", "one actor's state and counters"},
     {"breath", "", "the recent breaths of the shared repository"},
-    {"duty", "[restart [DUTY]]", "each duty's process (pid, uptime, restarts, output); restart it"},
-    {"log", "[-f] [N]", "the last N (20) lines of this node's log; -f follows it"},
-    {"watch", "[SECONDS]", "live events: role changes, verdict flips, links, breaths"},
-    {"step-down", "[DUTY]", "hand the duty (all duties) to the next node and stay out"},
-    {"resume", "[DUTY]", "take part in the duty's chain again after a step-down"},
+    {"duty", "[restart [DUTY]]", "the process: pid, uptime, output; restart it"},
+    {"log", "[-f] [N]", "last N (20) lines of this node's log; -f follows"},
+    {"watch", "[SECONDS]", "live events: roles, verdicts, links, breaths"},
+    {"step-down", "[DUTY]", "hand the duty to the next node and stay out"},
+    {"resume", "[DUTY]", "take part in the chain again after step-down"},
     {"breathe", "", "breathe now and show the breath"},
     {"help", "", "this list"},
 };
@@ -144,8 +144,8 @@ shell_target resolve_target(const config& cfg, const shell_options& o) {
                        "--operator NAME)");
   t.key_path = key;
   auto dot = key.rfind(".key");
-  t.cert_path = (dot != std::string::npos && dot + 4 == key.size() ? key.substr(0, dot) : key) +
-                ".crt";
+  t.cert_path =
+      (dot != std::string::npos && dot + 4 == key.size() ? key.substr(0, dot) : key) + ".crt";
   return t;
 }
 
@@ -204,7 +204,8 @@ private:
   }
 
   static std::optional<int> number(const std::string& word) {
-    if (word.empty() || word.size() > 6 || word.find_first_not_of("0123456789") != std::string::npos)
+    if (word.empty() || word.size() > 6 ||
+        word.find_first_not_of("0123456789") != std::string::npos)
       return std::nullopt;
     return std::stoi(word);
   }
@@ -229,8 +230,8 @@ private:
         auto out = json::array();
         for (const auto& d : self.duties)
           if (arg(1).empty() || d.duty == arg(1))
-            out.push_back({{"duty", d.duty}, {"chain", to_json(d)["chain"]},
-                           {"views", to_json(views)}});
+            out.push_back(
+                {{"duty", d.duty}, {"chain", to_json(d)["chain"]}, {"views", to_json(views)}});
         out_ << out.dump(2) << "\n";
         return exit_ok;
       }
@@ -326,10 +327,9 @@ private:
     if (cmd == "resume")
       return act(conn_.ask<action_result>(action_timeout, resume_atom::value, arg(1)));
     if (cmd == "breathe")
-      return show<breath_report>(conn_.ask<breath_report>(breathe_timeout, breathe_atom::value),
-                                 [](const breath_report& b, const text_style& st) {
-                                   return render_breaths({b}, st);
-                                 });
+      return show<breath_report>(
+          conn_.ask<breath_report>(breathe_timeout, breathe_atom::value),
+          [](const breath_report& b, const text_style& st) { return render_breaths({b}, st); });
     return usage("unknown command '" + cmd + "'");
   }
 

@@ -6,6 +6,7 @@
 #define CAF_SUITE integration.tls
 #include "caf/test/dsl.hpp"
 
+#include "actors/handshake.hpp"
 #include "runtime/identity.hpp"
 #include "support/cluster.hpp"
 #include "support/files.hpp"
@@ -53,18 +54,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::vector<std::string> all_nodes{"amsterdam", "moscow", "almaty", "spb", "novosibirsk"};
-
-/// What each end of the hello handshake signs (actors/peer.cpp): a stranger has to build them
-/// itself. Kept in sync by hand: a mismatch makes the control cases below fail.
-std::string proof_text(const std::string& nonce, const std::string& dialer,
-                       const std::string& acceptor) {
-  return "montana proof " + nonce + " from " + dialer + " to " + acceptor;
-}
-
-std::string welcome_text(const std::string& nonce, const std::string& acceptor,
-                         const std::string& dialer) {
-  return "montana welcome " + nonce + " from " + acceptor + " to " + dialer;
-}
 
 std::string random_bytes(size_t n) {
   static std::random_device rd;
@@ -467,6 +456,37 @@ exchange hello_and_proof(world& w, caf::actor& gateway, const std::string& claim
   return result;
 }
 
+/// The outcome of an operator_hello + operator_proof exchange with a node's gateway.
+struct operator_exchange {
+  std::optional<welcome> greeted;
+  bool welcome_signed = false;
+  caf::actor console;
+  std::string error;
+};
+
+/// Claims to be operator `claimed` at `target`'s gateway and proves it with `make_signature`.
+template <class MakeSignature>
+operator_exchange as_operator(world& w, caf::actor& gateway, const std::string& claimed,
+                              const std::string& target, MakeSignature make_signature) {
+  operator_exchange result;
+  auto& sys = *w.rogue;
+  caf::scoped_actor self{sys};
+  auto nonce = random_nonce();
+  self->request(gateway, 3s, operator_hello{claimed, nonce})
+      .receive([&](welcome& x) { result.greeted = std::move(x); },
+               [&](caf::error& e) { result.error = "hello: " + sys.render(e); });
+  if (!result.greeted)
+    return result;
+  auto target_cert = w.c->dir() + "/identities/" + target + ".crt";
+  result.welcome_signed =
+      verify(inspect_certificate(target_cert).public_key,
+             welcome_text(nonce, target, operator_party(claimed)), result.greeted->signature);
+  self->request(gateway, 3s, operator_proof{claimed, make_signature(result.greeted->nonce)})
+      .receive([&](caf::actor& console) { result.console = std::move(console); },
+               [&](caf::error& e) { result.error = "proof: " + sys.render(e); });
+  return result;
+}
+
 struct fixture {
   world w;
 
@@ -484,8 +504,11 @@ struct fixture {
   }
 
   /// Five nodes over TLS, all started; required: a full mesh and amsterdam holding the duty.
-  cluster& start_cluster() {
+  /// `operators` are registered before the nodes start.
+  cluster& start_cluster(const std::vector<std::string>& operators = {}) {
     w.c = std::make_unique<cluster>();
+    for (const auto& name : operators)
+      w.c->add_operator(name);
     w.c->start_all();
     TLS_REQUIRE(full_mesh(*w.c, 10s));
     TLS_REQUIRE(w.c->wait_for_holder("amsterdam", 15s));
@@ -650,6 +673,51 @@ CAF_TEST(the real certificate and key of one node do not let a process pass as a
   to_novosibirsk = caf::actor{};
   w.end_rogue();
   CAF_CHECK(wait_until([&] { return linked_nodes(c.at("novosibirsk")).size() == 3; }, 5s));
+  CAF_CHECK_EQUAL(c.running(), std::vector<std::string>{"amsterdam"});
+}
+
+CAF_TEST(the certificate and key of a node do not open a shell) {
+  auto& c = start_cluster({"alice"});
+  auto& rogue = start_rogue(w, "spb");
+  auto spb_key = identity("spb.key");
+  const auto& amsterdam = *c.cfg().find_node("amsterdam");
+  auto gateway = caf::openssl::remote_actor(rogue, amsterdam.host, amsterdam.port);
+  TLS_REQUIRE(gateway);
+  // spb's identity gets the rogue through TLS, but spb is no operator.
+  auto as_spb = as_operator(w, *gateway, "spb", "amsterdam",
+                            [&](auto& nonce) { return sign(spb_key, nonce); });
+  CAF_CHECK(!as_spb.greeted);
+  CAF_CHECK(contains(as_spb.error, "'spb' is no registered operator"));
+  // Claiming a real operator's name needs that operator's key.
+  auto as_alice = as_operator(w, *gateway, "alice", "amsterdam", [&](auto& nonce) {
+    return sign(spb_key, proof_text(nonce, operator_party("alice"), "amsterdam"));
+  });
+  CAF_CHECK(as_alice.greeted.has_value());
+  CAF_CHECK(as_alice.welcome_signed);
+  CAF_CHECK(!as_alice.console);
+  CAF_CHECK(contains(as_alice.error, "could not prove it is operator alice"));
+  // A node's own welcome text does not serve as an operator's proof either.
+  auto replay = as_operator(w, *gateway, "alice", "amsterdam", [&](auto& nonce) {
+    return sign(identity("alice.key"), proof_text(nonce, "alice", "amsterdam"));
+  });
+  CAF_CHECK(!replay.console);
+  // Control: with alice's key the same steps open a console.
+  auto honest = as_operator(w, *gateway, "alice", "amsterdam", [&](auto& nonce) {
+    return sign(identity("alice.key"), proof_text(nonce, operator_party("alice"), "amsterdam"));
+  });
+  CAF_CHECK(static_cast<bool>(honest.console));
+  if (!honest.console)
+    CAF_MESSAGE("control: " << honest.error);
+  uint64_t refused = 0;
+  {
+    caf::scoped_actor self{c.at("amsterdam").system()};
+    self->request(c.at("amsterdam").inspector(), 3s, status_atom::value)
+        .receive([&](const node_status& s) { refused = s.operator_refusals; }, [](caf::error&) {});
+  }
+  CAF_CHECK_EQUAL(refused, 3u);
+  honest.console = caf::actor{};
+  gateway = caf::actor{};
+  w.end_rogue();
   CAF_CHECK_EQUAL(c.running(), std::vector<std::string>{"amsterdam"});
 }
 

@@ -315,9 +315,9 @@ CAF_TEST(an unknown key lists the known ones) {
   CAF_CHECK_EQUAL(error_of(with_rest("[probe]\ninterval = 1\nintervall = 2\n")),
                   "test.toml:3: probe.intervall: unknown key (known: interval, timeout, retry, "
                   "checks, rise, fall)");
-  CAF_CHECK_EQUAL(
-      error_of(with_rest("[prbe]\n")),
-      "test.toml:1: prbe: unknown key (known: cluster, probe, channel, duty, tls, breath, log)");
+  CAF_CHECK_EQUAL(error_of(with_rest("[prbe]\n")),
+                  "test.toml:1: prbe: unknown key (known: cluster, probe, channel, duty, tls, "
+                  "breath, log, status)");
   CAF_CHECK_EQUAL(error_of(with_rest("[duty.x]\ncommand = \"x\"\nstop-grace = 1\n")),
                   "test.toml:3: duty.x.stop-grace: unknown key (known: chain, command, env, "
                   "stop_grace, startup_delay, restart_min, restart_max)");

@@ -1,5 +1,7 @@
 #include "support/cluster.hpp"
 
+#include "runtime/identity.hpp"
+#include "runtime/registry.hpp"
 #include "runtime/trust.hpp"
 
 #include <arpa/inet.h>
@@ -139,6 +141,46 @@ cluster::~cluster() {
     n->stop();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
+}
+
+void cluster::reconfigure(const std::string& name, const std::function<void(config&)>& tweak) {
+  auto copy = cfg_;
+  tweak(copy);
+  for (auto& n : nodes_)
+    if (n->name() == name && !n->running())
+      n = std::make_unique<node>(copy, name, node_options{{}, {}, 2, duration{250}});
+}
+
+std::string cluster::add_operator(const std::string& name) {
+  auto info = create_identity(name, identities(), default_certificate_days, true);
+  register_identity(cfg_.tls.registry, info.files.cert_path, cfg_, name);
+  return info.files.key_path;
+}
+
+std::string cluster::write_config_file() const {
+  auto ms = [](duration d) { return "\"" + std::to_string(d.count()) + "ms\""; };
+  auto quoted = [](const std::string& text) { return "\"" + text + "\""; };
+  std::string text = "[cluster]\n";
+  for (const auto& n : cfg_.nodes)
+    text += "[[cluster.nodes]]\nname = " + quoted(n.name) + "\nhost = " + quoted(n.host) +
+            "\nport = " + std::to_string(n.port) + "\n";
+  const auto& ch = cfg_.channel;
+  text += "[channel]\nheartbeat_interval = " + ms(ch.heartbeat_interval) +
+          "\nconnection_timeout = " + ms(ch.connection_timeout) +
+          "\nreconnect_min = " + ms(ch.reconnect_min) +
+          "\nreconnect_max = " + ms(ch.reconnect_max) + "\n";
+  for (const auto& d : cfg_.duties) {
+    text += "[duty." + d.name + "]\ncommand = \"true\"\nchain = [";
+    for (const auto& n : d.chain)
+      text += quoted(n) + (n == d.chain.back() ? "" : ", ");
+    text += "]\n";
+  }
+  text += "[tls]\nkey = " + quoted(cfg_.tls.key) +
+          "\ncertificates = " + quoted(cfg_.tls.certificates) +
+          "\nregistry = " + quoted(cfg_.tls.registry) + "\n";
+  auto path = dir_ + "/cluster.toml";
+  std::ofstream{path} << text;
+  return path;
 }
 
 node& cluster::at(const std::string& name) {

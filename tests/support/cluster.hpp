@@ -62,6 +62,20 @@ public:
 
   const config& cfg() const { return cfg_; }
   const std::string& dir() const { return dir_; }
+  /// Where the nodes' keys, certificates and registry are.
+  std::string identities() const { return dir_ + "/identities"; }
+
+  /// Rebuilds the not yet started node `name` from a copy of the configuration that `tweak`
+  /// changed: settings that differ per host (the [status] address of one node).
+  void reconfigure(const std::string& name, const std::function<void(config&)>& tweak);
+
+  /// A registered operator identity in identities(); returns its key (NAME.crt next to it).
+  /// Nodes trust it from their start, or within a refresh when they already run.
+  std::string add_operator(const std::string& name);
+
+  /// The configuration as a TOML file for the real binary (the shell): nodes, channel, duties
+  /// (names and chains) and [tls]; returns its path.
+  std::string write_config_file() const;
   std::string record_file() const { return dir_ + "/records"; }
   node& at(const std::string& name);
 

@@ -1,0 +1,620 @@
+// The operator's shell, the real binary, against five in-process nodes over TLS: scripted
+// commands with --json parsed, an interactive session under a pseudo-terminal, step-down and
+// resume moving the duty with zero overlap, identities that are refused, and the [status] HTTP
+// endpoint scraped and fed bad requests.
+#define CAF_SUITE integration.shell
+#include "caf/test/dsl.hpp"
+
+#include "runtime/identity.hpp"
+#include "support/cluster.hpp"
+#include "support/files.hpp"
+#include "support/guard.hpp"
+#include "support/process.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <regex>
+#include <set>
+
+using namespace montana;
+using namespace montana::testing;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+namespace {
+
+const auto settle = 15s;
+
+/// What one run of the shell printed.
+struct run_result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Five nodes with a registered operator "alice" and the configuration file the shell reads.
+struct fixture {
+  cluster c;
+  std::string key;
+  std::string config_file;
+
+  explicit fixture(const std::function<void(cluster&)>& before_start = {}) {
+    live_dir = c.dir();
+    key = c.add_operator("alice");
+    config_file = c.write_config_file();
+    if (before_start)
+      before_start(c);
+    c.start_all();
+    GUARD_REQUIRE(c.wait_for_holder("amsterdam", settle));
+  }
+
+  ~fixture() { live_dir.clear(); }
+
+  run_result shell(std::vector<std::string> args, const std::string& node = "amsterdam",
+                   std::chrono::milliseconds timeout = 60s) {
+    std::vector<std::string> all{"shell", "--config", config_file, "--identity", key};
+    if (!node.empty()) {
+      all.push_back("--node");
+      all.push_back(node);
+    }
+    all.insert(all.end(), args.begin(), args.end());
+    process p{c.dir(), all};
+    run_result r;
+    auto code = p.wait(timeout);
+    GUARD_REQUIRE(code.has_value());
+    r.code = *code;
+    r.out = p.out();
+    r.err = p.err();
+    return r;
+  }
+
+  json shell_json(std::vector<std::string> args, const std::string& node = "amsterdam") {
+    args.insert(args.begin(), "--json");
+    auto r = shell(args, node);
+    if (r.code != 0)
+      GUARD_FAIL("shell " << args[1] << " failed (" << r.code << "): " << r.err);
+    return json::parse(r.out);
+  }
+
+  /// The pid of the duty process `name` runs now (0: none).
+  int duty_pid(const std::string& name) {
+    for (const auto& r : c.records())
+      if (r.what == "start" && r.node == name && pid_alive(r.pid))
+        return r.pid;
+    return 0;
+  }
+
+  /// When `name`'s last duty process started or stopped (wall clock, us; 0 if never).
+  int64_t last(const std::string& what, const std::string& name) {
+    int64_t at = 0;
+    for (const auto& r : c.records())
+      if (r.what == what && r.node == name)
+        at = r.at_us;
+    return at;
+  }
+};
+
+bool all_alive(const json& status) {
+  for (const auto& p : status["peers"])
+    if (p["verdict"] != "alive")
+      return false;
+  return status["peers"].size() == 4;
+}
+
+/// Longest line of `text`.
+size_t widest(const std::string& text) {
+  size_t most = 0;
+  std::istringstream lines{text};
+  for (std::string line; std::getline(lines, line);)
+    most = std::max(most, line.size());
+  return most;
+}
+
+// --- a pseudo-terminal ---------------------------------------------------------------------------
+
+/// The shell on a pseudo-terminal, read like a screen (escape sequences removed).
+class terminal {
+public:
+  explicit terminal(std::vector<std::string> args, std::vector<std::string> env) {
+    std::vector<std::string> argv_text{MONTANA_BINARY_PATH};
+    argv_text.insert(argv_text.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_text)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : env)
+      envp.push_back(e.data());
+    envp.push_back(nullptr);
+    winsize size{24, 100, 0, 0};
+    pid_ = ::forkpty(&fd_, nullptr, nullptr, &size);
+    if (pid_ == 0) {
+      ::execve(argv[0], argv.data(), envp.data());
+      ::_exit(127);
+    }
+    GUARD_REQUIRE(pid_ > 0);
+    live_children.push_back(pid_);
+  }
+
+  ~terminal() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::erase(live_children, pid_);
+    ::close(fd_);
+  }
+
+  void type(const std::string& keys) {
+    GUARD_REQUIRE(::write(fd_, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
+  }
+
+  /// Reads until the screen (since the last await_text) shows `text`; false after `timeout`.
+  bool await_text(const std::string& text, std::chrono::milliseconds timeout = 20s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto shown = screen_.find(text, seen_);
+      if (shown != std::string::npos) {
+        seen_ = shown + text.size();
+        return true;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        continue;
+      char buf[4096];
+      auto n = ::read(fd_, buf, sizeof buf);
+      if (n <= 0)
+        return false;
+      screen_ += strip(std::string(buf, static_cast<size_t>(n)));
+    }
+  }
+
+  /// The exit code once the shell ended within `timeout`.
+  std::optional<int> wait(std::chrono::milliseconds timeout) {
+    int status = 0;
+    std::array<char, 4096> drain;
+    auto done = wait_until(
+        [&] {
+          // Keep reading, or a full terminal buffer blocks the child's output.
+          pollfd p{fd_, POLLIN, 0};
+          if (::poll(&p, 1, 0) > 0) [[maybe_unused]]
+            auto n = ::read(fd_, drain.data(), drain.size());
+          return ::waitpid(pid_, &status, WNOHANG) == pid_;
+        },
+        timeout);
+    if (!done)
+      return std::nullopt;
+    exited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+
+  const std::string& screen() const { return screen_; }
+
+private:
+  /// The text without terminal control sequences (CSI ... final byte) and carriage returns.
+  static std::string strip(const std::string& raw) {
+    static const std::regex control{"\x1b\\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>]|\r"};
+    return std::regex_replace(raw, control, "");
+  }
+
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  bool exited_ = false;
+  std::string screen_;
+  size_t seen_ = 0;
+};
+
+// --- HTTP ----------------------------------------------------------------------------------------
+
+/// Sends `request` to host:port and reads until the server closes (at most `timeout`).
+std::string http(const std::string& host, uint16_t port, const std::string& request,
+                 std::chrono::milliseconds timeout = 10s) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return {};
+  }
+  [[maybe_unused]] auto sent = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string response;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0)
+      continue;
+    char buf[8192];
+    auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0)
+      break;
+    response.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return response;
+}
+
+int status_code(const std::string& response) {
+  if (response.size() < 12 || response.rfind("HTTP/1.1 ", 0) != 0)
+    return 0;
+  return std::atoi(response.c_str() + 9);
+}
+
+std::string body(const std::string& response) {
+  auto at = response.find("\r\n\r\n");
+  return at == std::string::npos ? std::string{} : response.substr(at + 4);
+}
+
+/// The samples of a Prometheus text exposition, "name{labels}" -> value; checks the grammar
+/// on the way (every sample's family announced by HELP and TYPE first).
+std::map<std::string, double> parse_metrics(const std::string& text, std::string& problem) {
+  static const std::regex sample{
+      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? (\S+)$)"};
+  static const std::regex help{R"(^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$)"};
+  static const std::regex type{R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (gauge|counter|histogram)$)"};
+  std::map<std::string, double> out;
+  std::set<std::string> helped;
+  std::map<std::string, std::string> typed;
+  std::istringstream lines{text};
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_match(line, m, help)) {
+      helped.insert(m[1]);
+    } else if (std::regex_match(line, m, type)) {
+      if (!helped.count(m[1]))
+        problem += "TYPE before HELP: " + line + "\n";
+      typed[m[1]] = m[2];
+    } else if (std::regex_match(line, m, sample)) {
+      std::string name = m[1];
+      auto family = name;
+      for (const char* suffix : {"_bucket", "_sum", "_count"})
+        if (family.ends_with(suffix) &&
+            typed.count(family.substr(0, family.size() - std::strlen(suffix))))
+          family = family.substr(0, family.size() - std::strlen(suffix));
+      if (!typed.count(family))
+        problem += "sample without TYPE: " + line + "\n";
+      out[line.substr(0, line.rfind(' '))] = std::stod(m[5]);
+    } else {
+      problem += "not the exposition format: " + line + "\n";
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+CAF_TEST(scripted commands print what the nodes know and json that parses) {
+  fixture f;
+  GUARD_REQUIRE(wait_until([&] { return all_alive(f.shell_json({"status"})); }, settle));
+  auto status = f.shell_json({"status"});
+  CAF_CHECK_EQUAL(status["node"], "amsterdam");
+  CAF_CHECK_EQUAL(status["duties"][0]["duty"], "bot");
+  CAF_CHECK_EQUAL(status["duties"][0]["role"], "holder");
+  CAF_CHECK_EQUAL(status["duties"][0]["process"]["pid"], f.duty_pid("amsterdam"));
+  CAF_CHECK_EQUAL(status["links"].size(), 4u);
+  for (const auto& l : status["links"])
+    CAF_CHECK_EQUAL(l["linked"], true);
+
+  auto views = f.shell_json({"cluster"}, "moscow");
+  CAF_REQUIRE_EQUAL(views.size(), 5u);
+  std::vector<std::string> holders;
+  for (const auto& v : views) {
+    CAF_CHECK_EQUAL(v["reachable"], true);
+    if (v["status"]["duties"][0]["role"] == "holder")
+      holders.push_back(v["node"]);
+  }
+  CAF_CHECK_EQUAL(holders, std::vector<std::string>{"amsterdam"});
+
+  auto probes = f.shell_json({"probes"});
+  CAF_CHECK_EQUAL(probes.size(), 4u);
+  for (const auto& p : probes) {
+    CAF_CHECK_EQUAL(p["verdict"], "alive");
+    CAF_CHECK(!p["history"].empty());
+  }
+  auto one = f.shell_json({"probes", "spb"});
+  CAF_REQUIRE_EQUAL(one.size(), 1u);
+  CAF_CHECK_EQUAL(one[0]["node"], "spb");
+
+  auto actors = f.shell_json({"actors"});
+  std::multiset<std::string> kinds;
+  for (const auto& a : actors)
+    kinds.insert(a["kind"].get<std::string>());
+  for (const auto* kind : {"inspector", "peer", "chain-leader", "bot-supervisor", "console"})
+    CAF_CHECK_EQUAL(kinds.count(kind), 1u);
+  CAF_CHECK_EQUAL(kinds.count("probe"), 4u);
+  auto peer = f.shell_json({"actor", "amsterdam", "peer"});
+  CAF_CHECK_EQUAL(peer["name"], "amsterdam peer");
+  CAF_CHECK(peer["handled"].get<uint64_t>() > 0);
+
+  auto duties = f.shell_json({"duty"});
+  CAF_CHECK_EQUAL(duties[0]["process"]["phase"], "running");
+  CAF_CHECK(duties[0]["process"]["starts"].get<int>() >= 1);
+
+  auto log = f.shell(std::vector<std::string>{"--json", "log", "500"});
+  CAF_CHECK_EQUAL(log.code, 0);
+  CAF_CHECK(contains(log.out, "node up on"));
+  CAF_CHECK(!contains(log.out, "[moscow] node up")); // another node's lines stay out
+
+  auto breath = f.shell({"breath"});
+  CAF_CHECK_EQUAL(breath.code, 1);
+  CAF_CHECK(contains(breath.err, "does not breathe"));
+  auto unknown = f.shell({"frobnicate"});
+  CAF_CHECK_EQUAL(unknown.code, 2);
+  CAF_CHECK(contains(unknown.err, "unknown command 'frobnicate'"));
+
+  // Plain output fits 80 columns, and has no colour when stdout is no terminal.
+  for (const auto& cmd : std::vector<std::vector<std::string>>{{"status"},
+                                                               {"cluster"},
+                                                               {"chain"},
+                                                               {"probes"},
+                                                               {"probes", "moscow"},
+                                                               {"actors"},
+                                                               {"actor", "leader"},
+                                                               {"duty"},
+                                                               {"help"}}) {
+    auto r = f.shell(cmd);
+    CAF_CHECK_EQUAL(r.code, 0);
+    CAF_CHECK_LESS_OR_EQUAL(widest(r.out), 80u);
+    CAF_CHECK(!contains(r.out, "\x1b["));
+    if (r.code != 0 || widest(r.out) > 80)
+      CAF_MESSAGE(cmd[0] << ":\n" << r.out << r.err);
+  }
+
+  // A node that dies shows up in every view: unreachable in cluster, dead in status.
+  {
+    process watch{f.c.dir(),
+                  {"shell", "--config", f.config_file, "--identity", f.key, "--node", "moscow",
+                   "--json", "watch", "4"}};
+    std::this_thread::sleep_for(1s);
+    f.c.kill("spb");
+    auto code = watch.wait(20s);
+    CAF_REQUIRE(code.has_value());
+    CAF_CHECK_EQUAL(*code, 0);
+    std::set<std::string> seen;
+    std::istringstream lines{watch.out()};
+    for (std::string line; std::getline(lines, line);) {
+      auto e = json::parse(line);
+      if (e["subject"] == "spb")
+        seen.insert(e["kind"].get<std::string>());
+    }
+    CAF_CHECK(seen.count("link") == 1);
+    CAF_CHECK(seen.count("verdict") == 1);
+  }
+  auto cluster_text = f.shell({"cluster"});
+  CAF_CHECK(std::regex_search(cluster_text.out, std::regex{"spb +unreachable"}));
+  auto by_address = f.shell({"--json", "status"}, "");
+  CAF_CHECK_EQUAL(by_address.code, 2); // neither --node nor --connect, no MONTANA_NODE_NAME
+  const auto& moscow = *f.c.cfg().find_node("moscow");
+  auto connected = f.shell(
+      {"--connect", moscow.host + ":" + std::to_string(moscow.port), "--json", "status"}, "");
+  CAF_CHECK_EQUAL(connected.code, 0);
+  auto there = json::parse(connected.out);
+  CAF_CHECK_EQUAL(there["node"], "moscow");
+}
+
+CAF_TEST(an interactive session edits lines completes commands and keeps history) {
+  fixture f;
+  auto home = f.c.dir() + "/home";
+  std::filesystem::create_directories(home);
+  terminal t{{"shell", "--config", f.config_file, "--identity", f.key, "--node", "amsterdam"},
+             {"TERM=xterm", "HOME=" + home, "PATH=/usr/bin:/bin"}};
+  GUARD_REQUIRE(t.await_text("montana amsterdam> "));
+  t.type("status\r");
+  CAF_CHECK(t.await_text("duty bot: holder"));
+  CAF_CHECK(t.await_text("montana amsterdam> "));
+  // Tab completes the command; the line is then run as typed.
+  t.type("clu\t\r");
+  CAF_CHECK(t.await_text("duty bot: held by amsterdam"));
+  CAF_CHECK(t.await_text("montana amsterdam> "));
+  t.type("probes mos\t\r");
+  CAF_CHECK(t.await_text("probe moscow: alive"));
+  CAF_CHECK(t.await_text("montana amsterdam> "));
+  t.type("bogus\r");
+  CAF_CHECK(t.await_text("unknown command 'bogus'"));
+  CAF_CHECK(t.await_text("montana amsterdam> "));
+  // Ctrl-D ends the session; the history file keeps what was typed.
+  t.type("\x04");
+  auto code = t.wait(20s);
+  CAF_CHECK(code == 0);
+  auto history = read_file(home + "/.montana_shell_history");
+  CAF_CHECK(contains(history, "status"));
+  CAF_CHECK(contains(history, "cluster"));
+  if (!code || *code != 0)
+    CAF_MESSAGE("screen:\n" << t.screen());
+}
+
+CAF_TEST(step - down moves the duty with zero overlap and resume brings it back) {
+  fixture f;
+  auto down = f.shell({"step-down"});
+  CAF_CHECK_EQUAL(down.code, 0);
+  CAF_CHECK(contains(down.out, "handed over"));
+  CAF_REQUIRE(f.c.wait_for_holder("moscow", settle));
+  // moscow started only after amsterdam's process was gone.
+  CAF_CHECK(f.last("stop", "amsterdam") > 0);
+  CAF_CHECK(f.last("start", "moscow") > f.last("stop", "amsterdam"));
+  CAF_CHECK_EQUAL(f.c.max_overlap(), 1);
+  // amsterdam stays out: it is alive, first in the chain, and does not claim.
+  std::this_thread::sleep_for(2s);
+  CAF_CHECK_EQUAL(f.c.running(), std::vector<std::string>{"moscow"});
+  auto status = f.shell_json({"status"});
+  CAF_CHECK_EQUAL(status["duties"][0]["stepped_down"], true);
+  CAF_CHECK_EQUAL(status["duties"][0]["role"], "standby");
+  auto seen = f.shell_json({"status"}, "almaty");
+  CAF_CHECK_EQUAL(seen["duties"][0]["chain"][0]["stepped_down"], true);
+  auto again = f.shell({"step-down", "bot"});
+  CAF_CHECK(contains(again.out, "already stepped down"));
+  auto nothing = f.shell({"step-down"}, "almaty");
+  CAF_CHECK_EQUAL(nothing.code, 0);
+  CAF_CHECK(contains(nothing.out, "it did not run here"));
+  auto back = f.shell({"resume"}, "almaty");
+  CAF_CHECK_EQUAL(back.code, 0);
+
+  auto up = f.shell({"resume"});
+  CAF_CHECK_EQUAL(up.code, 0);
+  CAF_CHECK(contains(up.out, "resumed"));
+  CAF_REQUIRE(f.c.wait_for_holder("amsterdam", settle));
+  CAF_CHECK(f.last("start", "amsterdam") > f.last("stop", "moscow"));
+  CAF_CHECK_EQUAL(f.c.max_overlap(), 1);
+
+  // A restart of the duty's process on the holder keeps the duty there.
+  auto pid = f.duty_pid("amsterdam");
+  auto restart = f.shell({"duty", "restart"});
+  CAF_CHECK_EQUAL(restart.code, 0);
+  CAF_CHECK(wait_until(
+      [&] { return f.duty_pid("amsterdam") != 0 && f.duty_pid("amsterdam") != pid; }, settle));
+  auto elsewhere = f.shell({"duty", "restart"}, "moscow");
+  CAF_CHECK_EQUAL(elsewhere.code, 1);
+  CAF_CHECK(contains(elsewhere.out, "runs on the holder"));
+
+  // With every other node gone, stepping down would stop the duty: refused.
+  for (const auto* n : {"moscow", "almaty", "spb", "novosibirsk"})
+    f.c.kill(n);
+  CAF_CHECK(wait_until(
+      [&] {
+        auto s = f.shell_json({"status"});
+        for (const auto& p : s["peers"])
+          if (p["verdict"] != "dead")
+            return false;
+        return true;
+      },
+      settle));
+  auto alone = f.shell({"step-down"});
+  CAF_CHECK_EQUAL(alone.code, 1);
+  CAF_CHECK(contains(alone.out, "no other node"));
+  CAF_CHECK_EQUAL(f.c.running(), std::vector<std::string>{"amsterdam"});
+  CAF_CHECK_EQUAL(f.c.max_overlap(), 1);
+}
+
+CAF_TEST(identities other than a registered operator are refused) {
+  fixture f;
+  // A node's own identity: the shell itself refuses it.
+  auto node_key = f.c.identities() + "/moscow.key";
+  process as_node{f.c.dir(),
+                  {"shell", "--config", f.config_file, "--identity", node_key, "--node",
+                   "amsterdam", "status"}};
+  auto code = as_node.wait(30s);
+  CAF_REQUIRE(code.has_value());
+  CAF_CHECK_EQUAL(*code, 2);
+  CAF_CHECK(contains(as_node.err(), "is a node's certificate"));
+  // An operator identity that is not in the registry: no node trusts its certificate.
+  auto stranger = create_identity("mallory", f.c.dir() + "/mallory", 30, true);
+  process unknown{f.c.dir(), std::vector<std::string>{"shell", "--config", f.config_file,
+                                                      "--identity", stranger.files.key_path,
+                                                      "--node", "amsterdam", "status"}};
+  code = unknown.wait(30s);
+  CAF_REQUIRE(code.has_value());
+  CAF_CHECK_EQUAL(*code, 1);
+  CAF_CHECK(contains(unknown.err(), "TLS connection to"));
+  // No identity at all.
+  process none{f.c.dir(),
+               {"shell", "--config", f.config_file, "--node", "amsterdam", "status"},
+               {"MONTANA_OPERATOR_IDENTITY"}};
+  code = none.wait(30s);
+  CAF_REQUIRE(code.has_value());
+  CAF_CHECK_EQUAL(*code, 2);
+  CAF_CHECK(contains(none.err(), "no operator identity"));
+  // The refusals cost the node nothing: it still answers and counts the TLS refusal.
+  auto status = f.shell_json({"status"});
+  CAF_CHECK_EQUAL(status["duties"][0]["role"], "holder");
+  CAF_CHECK(status["tls_refusals"].get<int>() >= 1);
+}
+
+CAF_TEST(the status endpoint serves metrics and status and refuses bad requests) {
+  std::string host;
+  uint16_t port = 0;
+  fixture f{[&](cluster& c) {
+    host = c.cfg().find_node("amsterdam")->host;
+    port = free_port(host);
+    c.reconfigure("amsterdam", [&](config& cfg) {
+      cfg.status.enabled = true;
+      cfg.status.host = host;
+      cfg.status.port = port;
+    });
+  }};
+  GUARD_REQUIRE(wait_until([&] { return all_alive(f.shell_json({"status"})); }, settle));
+  auto scrape = http(host, port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  CAF_CHECK_EQUAL(status_code(scrape), 200);
+  CAF_CHECK(contains(scrape, "Content-Type: text/plain; version=0.0.4"));
+  std::string problem;
+  auto metrics = parse_metrics(body(scrape), problem);
+  CAF_CHECK_EQUAL(problem, "");
+  CAF_CHECK_EQUAL(metrics["montana_duty_role{duty=\"bot\",role=\"holder\"}"], 1);
+  CAF_CHECK_EQUAL(metrics["montana_duty_role{duty=\"bot\",role=\"standby\"}"], 0);
+  CAF_CHECK(metrics["montana_duty_term{duty=\"bot\"}"] >= 1);
+  CAF_CHECK_EQUAL(metrics["montana_duty_failovers_total{duty=\"bot\"}"], 1);
+  CAF_CHECK_EQUAL(metrics["montana_peer_verdict{peer=\"moscow\",verdict=\"alive\"}"], 1);
+  CAF_CHECK_EQUAL(metrics["montana_peer_verdict{peer=\"moscow\",verdict=\"dead\"}"], 0);
+  CAF_CHECK_EQUAL(metrics.count("montana_tls_refusals_total"), 1u);
+  CAF_CHECK(metrics.count("montana_duty_seconds_since_role_change{duty=\"bot\"}") == 1);
+  CAF_CHECK(metrics.count("montana_duty_restarts_total{duty=\"bot\"}") == 1);
+  // /status is the shell's status document.
+  auto status = http(host, port, "GET /status HTTP/1.0\r\n\r\n");
+  CAF_CHECK_EQUAL(status_code(status), 200);
+  auto doc = json::parse(body(status));
+  auto shell = f.shell_json({"status"});
+  for (const auto* key : {"node", "version", "incarnation", "started"})
+    CAF_CHECK_EQUAL(doc[key], shell[key]);
+  CAF_CHECK_EQUAL(doc["duties"][0]["role"], shell["duties"][0]["role"]);
+  CAF_CHECK_EQUAL(doc.size(), shell.size());
+
+  // Bad requests get 4xx (or 505), never a crash.
+  CAF_CHECK_EQUAL(status_code(http(host, port, "garbage\r\n\r\n")), 400);
+  CAF_CHECK_EQUAL(status_code(http(host, port, "GET /metrics HTTP/2.0\r\n\r\n")), 505);
+  CAF_CHECK_EQUAL(status_code(http(host, port, "POST /metrics HTTP/1.1\r\n\r\n")), 405);
+  CAF_CHECK_EQUAL(status_code(http(host, port, "GET /secrets HTTP/1.1\r\n\r\n")), 404);
+  CAF_CHECK_EQUAL(status_code(http(host, port, "GET / HTTP/1.1\r\nBad header\r\n\r\n")), 400);
+  auto big = "GET /metrics HTTP/1.1\r\nX-Fill: " + std::string(9000, 'a') + "\r\n\r\n";
+  CAF_CHECK_EQUAL(status_code(http(host, port, big)), 431);
+  CAF_CHECK_EQUAL(status_code(http(host, port, std::string(20000, 'x'))), 431);
+  std::string binary(3000, '\0');
+  for (size_t i = 0; i < binary.size(); ++i)
+    binary[i] = static_cast<char>(i * 7919 % 256);
+  CAF_CHECK(status_code(http(host, port, binary + "\r\n\r\n")) / 100 == 4);
+  // More idle connections than it serves: the extra ones get 503 at once, the others 408.
+  std::vector<int> idle;
+  for (size_t i = 0; i < 20; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
+    CAF_CHECK_EQUAL(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    idle.push_back(fd);
+  }
+  std::map<int, int> answers;
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  std::map<int, std::string> got;
+  while (got.size() < idle.size() && std::chrono::steady_clock::now() < deadline) {
+    for (auto fd : idle) {
+      if (got.count(fd))
+        continue;
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 10) > 0) {
+        char buf[512];
+        auto n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        got[fd] = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string{};
+      }
+    }
+  }
+  for (const auto& [fd, response] : got)
+    ++answers[status_code(response)];
+  for (auto fd : idle)
+    ::close(fd);
+  CAF_CHECK_EQUAL(answers[503], 4);
+  CAF_CHECK_EQUAL(answers[408], 16);
+  // And it still serves.
+  CAF_CHECK_EQUAL(status_code(http(host, port, "GET /metrics HTTP/1.1\r\n\r\n")), 200);
+  CAF_CHECK_EQUAL(f.c.running(), std::vector<std::string>{"amsterdam"});
+}
