@@ -47,7 +47,8 @@ struct leader_state {
                                       caf::actor{self});
     self->link_to(supervisor);
     if (params.inspector)
-      self->send(params.inspector, register_atom::value, std::string{"supervisor"}, duty(), supervisor);
+      self->send(params.inspector, register_atom::value, std::string{"supervisor"}, duty(),
+                 supervisor);
     self->send(params.peer_actor, subscribe_atom::value, caf::actor{self});
     for (auto& [node, probe] : params.probes)
       self->send(probe, subscribe_atom::value, caf::actor{self});
@@ -139,16 +140,21 @@ struct leader_state {
     emit(event_kind::action, "operator " + by + ": step-down");
     auto ran_here = rule->role() != duty_role::standby;
     apply(rule->step_down());
+    // Why the duty left: the reason of the change to releasing ("moscow claimed term 5").
+    std::string handed_over;
     while (rule->role() != duty_role::standby && rule->stepped_down()) {
       changed.reset();
       co_await changed.wait(coros, std::chrono::hours{1});
+      if (rule->role() == duty_role::releasing)
+        handed_over = role_reason;
     }
     if (!rule->stepped_down())
       rp.deliver(action_result{false, duty() + ": resumed before another node took it over"});
     else
-      rp.deliver(action_result{true, duty() + ": stepped down; " +
-                                         (ran_here ? "handed over (" + role_reason + ")"
-                                                   : std::string{"it did not run here"})});
+      rp.deliver(action_result{
+          true, duty() + ": stepped down; " +
+                    (ran_here ? "handed over: " + (handed_over.empty() ? role_reason : handed_over)
+                              : std::string{"it did not run here"})});
   }
 
   action_result resume(const std::string& by) {

@@ -157,8 +157,7 @@ std::string age(int64_t us) {
 std::string render_status(const node_status& s, const text_style& st) {
   std::string out;
   out += st.bold("node " + s.node) + "  montana-actors " + s.version + "  up " +
-         age(s.now_us - s.started_us) + "  incarnation " + incarnation_text(s.incarnation) +
-         "\n";
+         age(s.now_us - s.started_us) + "  incarnation " + incarnation_text(s.incarnation) + "\n";
   for (const auto& d : s.duties) {
     out += "duty " + st.bold(d.duty) + ": " + styled_role(d, st) + " for " +
            age(s.now_us - d.role_since_us) + " (" + fit(d.reason, 40) + ")\n";
@@ -273,8 +272,8 @@ std::string render_cluster(const std::vector<node_view>& views, const text_style
     else if (h.empty())
       out += st.warn("! duty " + d + ": no reachable node holds it") + "\n";
     else
-      out += st.bad("! duty " + d + ": " + std::to_string(h.size()) + " holders: " + join(h)) +
-             "\n";
+      out +=
+          st.bad("! duty " + d + ": " + std::to_string(h.size()) + " holders: " + join(h)) + "\n";
   }
   for (const auto& subject : disputed) {
     std::vector<std::string> alive_for;
@@ -319,9 +318,10 @@ std::string render_chain(const node_status& self, const std::vector<node_view>& 
       if (expected.empty() && m.value != verdict::dead && !m.stepped_down)
         expected = m.node;
       out += "  " + cell(std::to_string(rank), 3) + cell(m.node, 14) +
-             cell(role, 29, [&](const std::string& t) {
-               return t.rfind("holder", 0) == 0 ? st.good(st.bold(t)) : t;
-             }) +
+             cell(role, 29,
+                  [&](const std::string& t) {
+                    return t.rfind("holder", 0) == 0 ? st.good(st.bold(t)) : t;
+                  }) +
              (is_self ? st.dim("(this node)")
                       : styled_verdict(m.value, st) + (m.stepped_down ? ", stepped down" : "")) +
              "\n";
@@ -350,7 +350,10 @@ std::string render_probes(const std::vector<probe_status>& probes, const std::st
              cell(p.since_us == 0 ? "-" : age(now - p.since_us), 9) +
              cell(p.linked ? "linked" : "-", 8) + cell(std::to_string(p.rounds), 8) +
              cell(std::to_string(p.failures), 8) +
-             (!p.host_checked ? "-" : p.host_answers ? "answers" : st.warn("silent")) + "\n";
+             (!p.host_checked  ? "-"
+              : p.host_answers ? "answers"
+                               : st.warn("silent")) +
+             "\n";
       out += "    " + st.dim(fit(bar, 32)) + " " + fit(p.reason, 42) + "\n";
     }
     return out;
@@ -360,8 +363,9 @@ std::string render_probes(const std::vector<probe_status>& probes, const std::st
   if (i == probes.end())
     return "no probe of '" + peer + "' on this node\n";
   const auto& p = *i;
-  out += "probe " + st.bold(p.node) + ": " + styled_verdict(p.value, st) + " (" + p.reason + ")" +
-         (p.since_us == 0 ? "" : " for " + age(now - p.since_us)) + "\n";
+  auto since = p.since_us == 0 ? std::string{} : " for " + age(now - p.since_us);
+  out += "probe " + st.bold(p.node) + ": " + styled_verdict(p.value, st) + since + "\n";
+  out += "  because: " + fit(p.reason, width - 11) + "\n";
   out += "  link: " + std::string{p.linked ? "up" : "down"} + "; " + std::to_string(p.rounds) +
          " rounds, " + std::to_string(p.failures) + " failed\n";
   out += "  host: " +
@@ -383,11 +387,11 @@ std::string render_actors(const std::vector<actor_info>& actors, const text_styl
   std::string out =
       st.dim("    id  kind            name                              handled  errors") + "\n";
   for (const auto& a : actors)
-    out += fmt::format("  {:>4}  ", a.id) + cell(a.kind, 16) + cell(a.name, 32) +
-           fmt::format("{:>9}  ", a.handled) +
-           (a.errors > 0 ? st.warn(fmt::format("{:>6}", a.errors))
-                         : fmt::format("{:>6}", a.errors)) +
-           "\n";
+    out +=
+        fmt::format("  {:>4}  ", a.id) + cell(a.kind, 16) + cell(a.name, 32) +
+        fmt::format("{:>9}  ", a.handled) +
+        (a.errors > 0 ? st.warn(fmt::format("{:>6}", a.errors)) : fmt::format("{:>6}", a.errors)) +
+        "\n";
   return out;
 }
 
@@ -420,8 +424,9 @@ std::string render_duties(const node_status& s, const text_style& st) {
   for (const auto& d : s.duties) {
     const auto& p = d.process;
     out += "duty " + st.bold(d.duty) + ": " + styled_role(d, st) + "\n";
-    out += "  " + process_line(p, st) +
-           (p.started_us != 0 ? " (started " + clock_time(p.started_us) + " UTC)" : "") + "\n";
+    out += "  " + process_line(p, st) + "\n";
+    if (p.started_us != 0)
+      out += "  started " + clock_time(p.started_us) + " UTC\n";
     out += "  last exit: " + (p.last_exit.empty() ? std::string{"none"} : p.last_exit) + "\n";
     if (!p.output.empty()) {
       out += "  output (last " + std::to_string(p.output.size()) + " lines):\n";
@@ -436,10 +441,10 @@ std::string render_duties(const node_status& s, const text_style& st) {
 
 std::string render_event(const node_event& e, const text_style& st) {
   auto head = clock_time(e.at_us) + " " + cell(to_string(e.kind), 8);
-  auto text = e.kind == event_kind::role || e.kind == event_kind::duty ||
-                      e.kind == event_kind::action
-                  ? e.subject + ": " + e.text
-                  : e.text;
+  auto text =
+      e.kind == event_kind::role || e.kind == event_kind::duty || e.kind == event_kind::action
+          ? e.subject + ": " + e.text
+          : e.text;
   if (e.kind == event_kind::role && text.find("-> holder") != std::string::npos)
     text = st.good(text);
   else if (text.find("dead") != std::string::npos || text.find("failed") != std::string::npos ||

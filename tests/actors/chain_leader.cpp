@@ -54,6 +54,12 @@ caf::behavior fake_gateway(caf::event_based_actor* self, std::shared_ptr<events>
         log->push_back("refused(" + fields(x.duty, x.from, x.term) + ", " +
                        std::to_string(x.highest) + ")" + at(self, start));
       },
+      [=](const stepped_down& x) {
+        log->push_back("stepped_down(" + x.duty + ", " + x.from + ")" + at(self, start));
+      },
+      [=](const resumed& x) {
+        log->push_back("resumed(" + x.duty + ", " + x.from + ")" + at(self, start));
+      },
   };
 }
 
@@ -154,6 +160,30 @@ struct fixture : test_coordinator_fixture<config> {
     consume_messages();
     CAF_REQUIRE(answer);
     return *answer;
+  }
+
+  /// Sends `xs...` to the leader as a request; the answer lands in the result once it comes.
+  template <class T, class... Ts>
+  std::shared_ptr<std::optional<T>> ask(Ts... xs) {
+    auto answer = std::make_shared<std::optional<T>>();
+    auto request = caf::make_message(std::move(xs)...);
+    spawn([=, leader = leader](caf::event_based_actor* client) {
+      client->request(leader, caf::infinite, request).then([=](T& x) { answer->emplace(x); });
+    });
+    consume_messages();
+    return answer;
+  }
+
+  /// Like ask, for an empty answer: the flag is set once it comes.
+  template <class... Ts>
+  std::shared_ptr<bool> ask_done(Ts... xs) {
+    auto answered = std::make_shared<bool>(false);
+    auto request = caf::make_message(std::move(xs)...);
+    spawn([=, leader = leader](caf::event_based_actor* client) {
+      client->request(leader, caf::infinite, request).then([=] { *answered = true; });
+    });
+    consume_messages();
+    return answered;
   }
 
   /// The bot-supervisor the leader spawned: the fake launcher reports children to it.
@@ -335,6 +365,93 @@ CAF_TEST(unexpected messages do not kill the leader) {
   to_leader(caf::make_error(caf::sec::runtime_error)); // CAF's default would quit on it
   CAF_CHECK(!exited->has_value());
   CAF_CHECK_EQUAL(status(), role_and_term("standby", 0));
+}
+
+CAF_TEST(a leaving holder tells everyone and stops only when the next node claims) {
+  become_holder();
+  auto id = child();
+  auto left = ask_done(stop_atom::value);
+  for (const auto& node : others)
+    CAF_CHECK_EQUAL(sent_to(node).back(), "stepped_down(bot, moscow)@3000");
+  CAF_CHECK(fake->signals.empty());
+  CAF_CHECK_EQUAL(status(), role_and_term("holder", 1));
+  pass(1s);
+  // almaty, below, takes over: its claim is answered, not refused.
+  to_leader(claim{"bot", "almaty", 2});
+  CAF_CHECK_EQUAL(fake->signals, (signals{{id, SIGTERM}}));
+  caf::anon_send(supervisor(), child_exited{id, 4242, 0, SIGTERM});
+  consume_messages();
+  CAF_CHECK_EQUAL(sent_to("almaty").back(), "released(bot, moscow, 2, 1)@4000");
+  CAF_CHECK(*left);
+  // It never claims again.
+  judge("almaty", verdict::dead);
+  judge("spb", verdict::dead);
+  pass(5s);
+  CAF_CHECK_EQUAL(fake->starts.size(), 1u);
+}
+
+CAF_TEST(a leaving holder that nobody claims stops after the handover wait) {
+  become_holder();
+  auto id = child();
+  auto left = ask_done(stop_atom::value);
+  pass(handover_wait(duty) - 100ms);
+  CAF_CHECK(fake->signals.empty());
+  pass(200ms);
+  CAF_CHECK_EQUAL(fake->signals, (signals{{id, SIGTERM}}));
+  CAF_CHECK(!*left);
+  caf::anon_send(supervisor(), child_exited{id, 4242, 0, SIGTERM});
+  consume_messages();
+  CAF_CHECK(*left);
+  CAF_CHECK_EQUAL(status(), role_and_term("standby", 1));
+}
+
+CAF_TEST(a step - down answers once the duty moved and resume claims again) {
+  become_holder();
+  auto id = child();
+  auto down = ask<action_result>(step_down_atom::value, std::string{"alice"});
+  CAF_CHECK_EQUAL(sent_to("spb").back(), "stepped_down(bot, moscow)@3000");
+  CAF_CHECK(!down->has_value());
+  to_leader(claim{"bot", "almaty", 2});
+  caf::anon_send(supervisor(), child_exited{id, 4242, 0, SIGTERM});
+  consume_messages();
+  CAF_REQUIRE(down->has_value());
+  CAF_CHECK((*down)->ok);
+  CAF_CHECK_EQUAL((*down)->text, "bot: stepped down; handed over: almaty claimed term 2");
+  // A node that links (again) learns of it.
+  link("spb");
+  CAF_CHECK_EQUAL(sent_to("spb").back(), "stepped_down(bot, moscow)@3000");
+  // Stepped down, it does not claim even with everyone above and below dead.
+  judge("almaty", verdict::dead);
+  pass(1s);
+  CAF_CHECK_EQUAL(fake->starts.size(), 1u);
+  auto up = ask<action_result>(resume_atom::value, std::string{"alice"});
+  CAF_REQUIRE(up->has_value());
+  CAF_CHECK((*up)->ok);
+  for (const auto& node : others)
+    CAF_CHECK(std::find(sent_to(node).begin(), sent_to(node).end(), "resumed(bot, moscow)@4000") !=
+              sent_to(node).end());
+  CAF_CHECK_EQUAL(sent_to("spb").back(), "claim(bot, moscow, 3)@4000");
+}
+
+CAF_TEST(a step - down that would leave the duty to nobody is refused) {
+  become_holder();
+  judge("almaty", verdict::dead);
+  judge("spb", verdict::dead);
+  auto down = ask<action_result>(step_down_atom::value, std::string{"alice"});
+  CAF_REQUIRE(down->has_value());
+  CAF_CHECK(!(*down)->ok);
+  CAF_CHECK(fake->signals.empty());
+  CAF_CHECK_EQUAL(status(), role_and_term("holder", 1));
+  // Restarting the process is the holder's: stop, then a new start under the same term.
+  auto restarted = ask<action_result>(restart_atom::value, std::string{"alice"});
+  CAF_REQUIRE(restarted->has_value());
+  CAF_CHECK((*restarted)->ok);
+  auto id = child();
+  CAF_CHECK_EQUAL(fake->signals, (signals{{id, SIGTERM}}));
+  caf::anon_send(supervisor(), child_exited{id, 4242, 0, SIGTERM});
+  consume_messages();
+  CAF_REQUIRE_EQUAL(fake->starts.size(), 2u);
+  CAF_CHECK_EQUAL(term_of_start(1), "1");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
