@@ -136,6 +136,16 @@ auto shell_only(caf::stateful_actor<console_state>* self, F f) {
                                                     typename trait::arg_types{});
 }
 
+/// The handler of an operator action: the leaders answer, one duty after another.
+template <class Atom>
+auto action(caf::stateful_actor<console_state>* self) {
+  return [self](Atom a, const std::string& duty) {
+    auto rp = self->make_response_promise();
+    self->state.act(self->state.coros, rp, a, duty);
+    return caf::result<action_result>{rp};
+  };
+}
+
 } // namespace
 
 caf::actor spawn_console(caf::actor_system& sys, console_params params) {
@@ -192,24 +202,9 @@ caf::actor spawn_console(caf::actor_system& sys, console_params params) {
                          self->state.unwatch();
                          return caf::unit;
                        }),
-            shell_only(self,
-                       [self](step_down_atom a, const std::string& duty) {
-                         auto rp = self->make_response_promise();
-                         self->state.act(self->state.coros, rp, a, duty);
-                         return caf::result<action_result>{rp};
-                       }),
-            shell_only(self,
-                       [self](resume_atom a, const std::string& duty) {
-                         auto rp = self->make_response_promise();
-                         self->state.act(self->state.coros, rp, a, duty);
-                         return caf::result<action_result>{rp};
-                       }),
-            shell_only(self,
-                       [self](restart_atom a, const std::string& duty) {
-                         auto rp = self->make_response_promise();
-                         self->state.act(self->state.coros, rp, a, duty);
-                         return caf::result<action_result>{rp};
-                       }),
+            shell_only(self, action<step_down_atom>(self)),
+            shell_only(self, action<resume_atom>(self)),
+            shell_only(self, action<restart_atom>(self)),
             shell_only(self,
                        [self](breathe_atom a) -> caf::result<caf::message> {
                          auto& st = self->state;

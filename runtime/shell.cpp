@@ -2,8 +2,6 @@
 
 #include "actors/introspection.hpp"
 #include "runtime/config.hpp"
-#include "runtime/identity.hpp"
-#include "runtime/registry.hpp"
 #include "runtime/shell_client.hpp"
 #include "runtime/shell_render.hpp"
 #include "runtime/status_json.hpp"
@@ -440,29 +438,13 @@ std::string shell_help() {
 }
 
 int run_shell(const shell_options& options) {
-  std::unique_ptr<shell_connection> conn;
-  config cfg;
-  try {
-    cfg = load_shell_config(options.config_path);
-    auto target = resolve_target(cfg, options);
-    conn = std::make_unique<shell_connection>(cfg, target);
-  } catch (const config_error& e) {
-    std::cerr << "montana-actors shell: " << e.what() << "\n";
-    return exit_usage;
-  } catch (const identity_error& e) {
-    std::cerr << "montana-actors shell: " << e.what() << "\n";
-    return exit_usage;
-  } catch (const registry_error& e) {
-    std::cerr << "montana-actors shell: " << e.what() << "\n";
-    return exit_usage;
-  } catch (const std::exception& e) {
-    std::cerr << "montana-actors shell: " << e.what() << "\n";
-    return exit_failure;
-  }
-  session s{*conn, options.json, std::cout};
+  auto cfg = load_shell_config(options.config_path);
+  auto target = resolve_target(cfg, options);
+  shell_connection conn{cfg, target};
+  session s{conn, options.json, std::cout};
   if (!options.command.empty())
     return s.run(options.command);
-  return interactive(s, *conn, cfg);
+  return interactive(s, conn, cfg);
 }
 
 } // namespace montana

@@ -23,8 +23,9 @@ struct shell_options {
   std::vector<std::string> command;
 };
 
-/// Runs the shell; returns the exit code (0 ok, 1 a command or the connection failed, 2 bad
-/// usage, configuration or identity).
+/// Runs the shell; returns the exit code (0 ok, 1 a command failed, 2 bad usage). A bad
+/// configuration or identity throws config_error, identity_error or registry_error; a failed
+/// connection shell_error.
 int run_shell(const shell_options& options);
 
 /// The commands, one line each, as `help` prints them.

@@ -108,15 +108,6 @@ bool all_alive(const json& status) {
   return status["peers"].size() == 4;
 }
 
-/// Longest line of `text`.
-size_t widest(const std::string& text) {
-  size_t most = 0;
-  std::istringstream lines{text};
-  for (std::string line; std::getline(lines, line);)
-    most = std::max(most, line.size());
-  return most;
-}
-
 // --- a pseudo-terminal ---------------------------------------------------------------------------
 
 /// The shell on a pseudo-terminal, read like a screen (escape sequences removed).
@@ -366,9 +357,9 @@ CAF_TEST(scripted commands print what the nodes know and json that parses) {
                                                                {"help"}}) {
     auto r = f.shell(cmd);
     CAF_CHECK_EQUAL(r.code, 0);
-    CAF_CHECK_LESS_OR_EQUAL(widest(r.out), 80u);
+    CAF_CHECK_LESS_OR_EQUAL(widest_line(r.out), 80u);
     CAF_CHECK(!contains(r.out, "\x1b["));
-    if (r.code != 0 || widest(r.out) > 80)
+    if (r.code != 0 || widest_line(r.out) > 80)
       CAF_MESSAGE(cmd[0] << ":\n" << r.out << r.err);
   }
 

@@ -2,23 +2,17 @@
 #include "caf/test/dsl.hpp"
 
 #include "runtime/shell_render.hpp"
+#include "support/files.hpp"
 
 #include <sstream>
 
 using namespace montana;
+using montana::testing::widest_line;
 
 namespace {
 
 const std::vector<std::string> five{"amsterdam", "moscow", "almaty", "spb", "novosibirsk"};
 constexpr int64_t now = 1'800'000'000'000'000;
-
-size_t widest(const std::string& text) {
-  size_t most = 0;
-  std::istringstream lines{text};
-  for (std::string line; std::getline(lines, line);)
-    most = std::max(most, line.size());
-  return most;
-}
 
 /// `self`'s status with the given role for `bot`, and its verdicts on the other four.
 node_status status_of(const std::string& self, duty_role role,
@@ -95,8 +89,8 @@ CAF_TEST(every plain answer fits eighty columns) {
        {render_status(s, st), render_cluster(cluster, st), render_chain(s, cluster, "", st),
         render_probes(s.peers, "", st), render_probes(s.peers, "moscow", st),
         render_actors({a}, st), render_actor(a, st), render_duties(s, st)}) {
-    CAF_CHECK_LESS_OR_EQUAL(widest(text), 80u);
-    if (widest(text) > 80)
+    CAF_CHECK_LESS_OR_EQUAL(widest_line(text), 80u);
+    if (widest_line(text) > 80)
       CAF_MESSAGE(text);
   }
   CAF_CHECK(render_status(s, st).find("\x1b[") == std::string::npos);

@@ -2,6 +2,7 @@
 // macros in here).
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -31,6 +32,15 @@ inline bool write_file(const std::filesystem::path& path, const std::string& tex
 
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
+}
+
+/// Length of the longest line of `text`.
+inline size_t widest_line(const std::string& text) {
+  size_t most = 0;
+  std::istringstream lines{text};
+  for (std::string line; std::getline(lines, line);)
+    most = std::max(most, line.size());
+  return most;
 }
 
 } // namespace montana::testing
