@@ -52,6 +52,18 @@ struct leader_state {
     self->send(params.peer_actor, subscribe_atom::value, caf::actor{self});
     for (auto& [node, probe] : params.probes)
       self->send(probe, subscribe_atom::value, caf::actor{self});
+    if (params.stepped_down) {
+      // The others learn it as their links come up.
+      spdlog::info("[{}] duty {}: stepped down before this start; resume to take part again",
+                   params.self, duty());
+      apply(rule->step_down());
+      role_reason = "stepped down before this start";
+    }
+  }
+
+  void remember(bool stepped_down) {
+    if (params.remember)
+      params.remember(stepped_down);
   }
 
   template <class Message>
@@ -140,6 +152,7 @@ struct leader_state {
     emit(event_kind::action, "operator " + by + ": step-down");
     auto ran_here = rule->role() != duty_role::standby;
     apply(rule->step_down());
+    remember(true);
     // Why the duty left: the reason of the change to releasing ("moscow claimed term 5").
     std::string handed_over;
     while (rule->role() != duty_role::standby && rule->stepped_down()) {
@@ -165,6 +178,7 @@ struct leader_state {
     spdlog::info("[{}] duty {}: operator {}: resume", params.self, duty(), by);
     emit(event_kind::action, "operator " + by + ": resume");
     apply(rule->resume());
+    remember(false);
     changed.notify();
     return {true, duty() + ": resumed; " + to_string(rule->role()) + " (" + role_reason + ")"};
   }

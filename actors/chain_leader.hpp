@@ -6,6 +6,7 @@
 #include "actors/launcher.hpp"
 #include "actors/settings.hpp"
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -22,6 +23,10 @@ struct leader_params {
   launcher_ptr launcher;
   /// Learns of the bot-supervisor (register_atom); may be null.
   caf::actor inspector;
+  /// An operator stepped this node down before it (re)started: it stays out until resume.
+  bool stepped_down = false;
+  /// Keeps an operator's step-down (true) or resume (false) across restarts; may be empty.
+  std::function<void(bool)> remember;
 };
 
 /// How long a leaving holder waits for the next node's claim before it stops the duty anyway:

@@ -202,6 +202,7 @@ private:
                   std::vector<node_entry>& nodes) const;
   void read_log(const toml::node& value, const std::string& key, log_settings& log) const;
   void read_status(const toml::node& value, const std::string& key, status_settings& status) const;
+  void read_state(const toml::node& value, const std::string& key, state_settings& state) const;
   void read_tls(const toml::node& value, const std::string& key, tls_settings& tls) const;
   void read_breath(const toml::node& value, const std::string& key, breath_settings& breath) const;
   std::vector<std::string> read_paths(const toml::node& value, const std::string& key) const;
@@ -358,26 +359,32 @@ config reader::read(const toml::table& root) const {
                   {"breath", [&](auto& v, auto& k) { read_breath(v, k, cfg.breath); }},
                   {"log", [&](auto& v, auto& k) { read_log(v, k, cfg.log); }},
                   {"status", [&](auto& v, auto& k) { read_status(v, k, cfg.status); }},
+                  {"state", [&](auto& v, auto& k) { read_state(v, k, cfg.state); }},
               });
   return cfg;
+}
+
+void reader::read_state(const toml::node& value, const std::string& key,
+                        state_settings& state) const {
+  read_fields(value, key, {{"dir", [&](auto& v, auto& k) { state.dir = read_text(v, k); }}});
 }
 
 void reader::read_status(const toml::node& value, const std::string& key,
                          status_settings& status) const {
   status.enabled = true;
-  read_fields(value, key,
-              {{"listen", [&](auto& v, auto& k) {
-                  auto text = read_text(v, k);
-                  auto colon = text.rfind(':');
-                  auto port = colon == std::string::npos ? 0 : std::atoi(text.c_str() + colon + 1);
-                  auto digits = colon != std::string::npos && colon + 1 < text.size() &&
-                                text.find_first_not_of("0123456789", colon + 1) == std::string::npos;
-                  if (colon == 0 || !digits || port < 1 || port > 65535)
-                    fail(v.source(), k,
-                         "'" + text + "' must be HOST:PORT, e.g. \"127.0.0.1:9333\"");
-                  status.host = text.substr(0, colon);
-                  status.port = static_cast<uint16_t>(port);
-                }}});
+  read_fields(
+      value, key,
+      {{"listen", [&](auto& v, auto& k) {
+          auto text = read_text(v, k);
+          auto colon = text.rfind(':');
+          auto port = colon == std::string::npos ? 0 : std::atoi(text.c_str() + colon + 1);
+          auto digits = colon != std::string::npos && colon + 1 < text.size() &&
+                        text.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+          if (colon == 0 || !digits || port < 1 || port > 65535)
+            fail(v.source(), k, "'" + text + "' must be HOST:PORT, e.g. \"127.0.0.1:9333\"");
+          status.host = text.substr(0, colon);
+          status.port = static_cast<uint16_t>(port);
+        }}});
 }
 
 void reader::read_tls(const toml::node& value, const std::string& key, tls_settings& tls) const {
@@ -706,6 +713,101 @@ breath_settings breath_for(const config& cfg, const std::string& node) {
                      &out.credentials.token_file})
     *text = expand_node(std::move(*text), node);
   return out;
+}
+
+namespace {
+
+/// A TOML basic string: quotes, backslashes and control characters escaped.
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string quoted(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i)
+    out += (i == 0 ? "" : ", ") + quoted(items[i]);
+  return out + "]";
+}
+
+std::string ms(duration d) {
+  return "\"" + std::to_string(d.count()) + "ms\"";
+}
+
+} // namespace
+
+std::string config_text(const config& cfg) {
+  std::string t = "[cluster]\n";
+  for (const auto& n : cfg.nodes) {
+    t += "\n[[cluster.nodes]]\nname = " + quoted(n.name) + "\nhost = " + quoted(n.host) +
+         "\nport = " + std::to_string(n.port) + "\n";
+    if (!n.bind.empty())
+      t += "bind = " + quoted(n.bind) + "\n";
+  }
+  const auto& p = cfg.probe;
+  t += "\n[probe]\ninterval = " + ms(p.interval) + "\ntimeout = " + ms(p.timeout) +
+       "\nretry = " + ms(p.retry) +
+       "\nchecks = " + quoted(p.checks == check_mode::service ? "service" : "host") +
+       "\nrise = " + std::to_string(p.rise) + "\nfall = " + std::to_string(p.fall) + "\n";
+  const auto& c = cfg.channel;
+  t += "\n[channel]\nheartbeat_interval = " + ms(c.heartbeat_interval) +
+       "\nconnection_timeout = " + ms(c.connection_timeout) +
+       "\nreconnect_min = " + ms(c.reconnect_min) + "\nreconnect_max = " + ms(c.reconnect_max) +
+       "\n";
+  for (const auto& d : cfg.duties) {
+    t += "\n[duty." + d.name + "]\nchain = " + quoted(d.chain) +
+         "\ncommand = " + quoted(d.command) + "\nstop_grace = " + ms(d.stop_grace) +
+         "\nstartup_delay = " + ms(d.startup_delay) + "\nrestart_min = " + ms(d.restart_min) +
+         "\nrestart_max = " + ms(d.restart_max) + "\n";
+    if (!d.env.empty()) {
+      t += "env = {";
+      bool first = true;
+      for (const auto& [name, value] : d.env) {
+        t += std::string{first ? " " : ", "} + name + " = " + quoted(value);
+        first = false;
+      }
+      t += " }\n";
+    }
+  }
+  t += "\n[tls]\nenabled = " + std::string{cfg.tls.enabled ? "true" : "false"} +
+       "\nkey = " + quoted(cfg.tls.key) + "\ncertificates = " + quoted(cfg.tls.certificates) +
+       "\nregistry = " + quoted(cfg.tls.registry) + "\n";
+  if (!cfg.breath.repo.empty()) {
+    const auto& b = cfg.breath;
+    const auto& a = b.credentials;
+    t += "\n[breath]\nrepo = " + quoted(b.repo) + "\nremote = " + quoted(b.remote) +
+         "\nbranch = " + quoted(b.branch) + "\ninterval = " + ms(b.interval) +
+         "\npaths = " + quoted(b.paths) + "\nauthor_name = " + quoted(b.author_name) +
+         "\nauthor_email = " + quoted(b.author_email) + "\nssh_user = " + quoted(a.ssh_user) +
+         "\ntoken_user = " + quoted(a.token_user) +
+         "\npush_attempts = " + std::to_string(b.push_attempts) +
+         "\nstep_timeout = " + ms(b.step_timeout) + "\nbackoff_max = " + ms(b.backoff_max) +
+         "\nhistory = " + std::to_string(b.history) + "\n";
+    for (const auto& [key, value] :
+         {std::pair{"ssh_key", a.ssh_key}, std::pair{"token_file", a.token_file},
+          std::pair{"token_env", a.token_env}})
+      if (!value.empty())
+        t += std::string{key} + " = " + quoted(value) + "\n";
+  }
+  t += "\n[log]\nlevel = " + quoted(cfg.log.level) + "\n";
+  if (cfg.status.enabled)
+    t += "\n[status]\nlisten = " + quoted(cfg.status.host + ":" + std::to_string(cfg.status.port)) +
+         "\n";
+  t += "\n[state]\ndir = " + quoted(cfg.state.dir) + "\n";
+  return t;
 }
 
 void apply_fast_profile(config& cfg) {

@@ -31,6 +31,12 @@ struct status_settings {
   uint16_t port = 9333;
 };
 
+/// What a node keeps across restarts (`[state]`).
+struct state_settings {
+  /// Directory of the node's own state files; `{node}` is replaced by this node's name.
+  std::string dir = "/var/lib/montana";
+};
+
 /// `text` with every `{node}` replaced by `node` (paths and names in [tls] and [breath]).
 std::string expand_node(std::string text, const std::string& node);
 
@@ -44,6 +50,7 @@ struct config {
   breath_settings breath;
   log_settings log;
   status_settings status;
+  state_settings state;
 
   /// The entry named `name`, or nullptr.
   const node_entry* find_node(const std::string& name) const;
@@ -66,6 +73,9 @@ std::string_view default_config_text();
 /// Parses and validates TOML text; `origin` names it in errors (a file path or "<default>").
 /// Throws config_error.
 config parse_config(std::string_view text, const std::string& origin);
+
+/// `cfg` as TOML that parse_config reads back to the same settings (every key written out).
+std::string config_text(const config& cfg);
 
 /// Reads and parses a file. Throws config_error.
 config load_config_file(const std::string& path);

@@ -20,7 +20,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 
 namespace montana {
@@ -52,6 +55,44 @@ std::string make_private_dir(const std::string& node) {
                              std::filesystem::temp_directory_path().string());
   return tmpl;
 }
+
+/// The duties an operator stepped this node down from, kept in `<state dir>/stepped-down` (one
+/// duty per line) so that a restart does not bring the node back into their chains.
+class stepped_down_file {
+public:
+  explicit stepped_down_file(std::string path) : path_(std::move(path)) {
+    std::ifstream in{path_};
+    for (std::string duty; std::getline(in, duty);)
+      if (!duty.empty())
+        duties_.insert(duty);
+  }
+
+  bool contains(const std::string& duty) const { return duties_.count(duty) > 0; }
+
+  /// Records the change; a file that cannot be written costs a warning, not the step-down.
+  void set(const std::string& node, const std::string& duty, bool stepped_down) {
+    std::lock_guard<std::mutex> guard{mutex_};
+    if (stepped_down)
+      duties_.insert(duty);
+    else
+      duties_.erase(duty);
+    std::string text;
+    for (const auto& d : duties_)
+      text += d + "\n";
+    try {
+      std::filesystem::create_directories(std::filesystem::path{path_}.parent_path());
+      write_file_atomically(path_, text, 0640, true);
+    } catch (const std::exception& e) {
+      spdlog::warn("[{}] duty {}: the step-down will not survive a restart: {}", node, duty,
+                   e.what());
+    }
+  }
+
+private:
+  std::string path_;
+  std::mutex mutex_;
+  std::set<std::string> duties_;
+};
 
 uint64_t random_incarnation() {
   std::random_device rd;
@@ -138,13 +179,22 @@ void node::start() {
         *system_, probe_params{name_, peer, cfg_.probe, peer_, unknown_grace, opts_.checks});
     join("probe", peer.name, probes_[peer.name]);
   }
+  auto steps = std::make_shared<stepped_down_file>(
+      (std::filesystem::path{expand_node(cfg_.state.dir, name_)} / "stepped-down").string());
   for (const auto& duty : cfg_.duties) {
     if (std::find(duty.chain.begin(), duty.chain.end(), name_) == duty.chain.end())
       continue;
-    leader_params params{
-        name_,     duty, std::clamp(cfg_.probe.interval / 4, duration{20}, duration{250}),
-        peer_,     {},   opts_.launcher,
-        inspector_};
+    leader_params params{name_,
+                         duty,
+                         std::clamp(cfg_.probe.interval / 4, duration{20}, duration{250}),
+                         peer_,
+                         {},
+                         opts_.launcher,
+                         inspector_,
+                         steps->contains(duty.name),
+                         [steps, node = name_, duty = duty.name](bool stepped_down) {
+                           steps->set(node, duty, stepped_down);
+                         }};
     for (const auto& other : duty.chain)
       if (other != name_)
         params.probes[other] = probes_.at(other);
@@ -177,9 +227,9 @@ void node::start() {
   }
   spdlog::info("[{}] node up on {}:{}: {} peers, {} duties{}", name_, bind, published_port_,
                probes_.size(), leaders_.size(),
-               cfg_.status.enabled ? fmt::format("; status on http://{}:{}/", cfg_.status.host,
-                                                 cfg_.status.port)
-                                   : std::string{});
+               cfg_.status.enabled
+                   ? fmt::format("; status on http://{}:{}/", cfg_.status.host, cfg_.status.port)
+                   : std::string{});
 }
 
 void node::leave() {

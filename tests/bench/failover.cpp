@@ -1,8 +1,9 @@
 // Failover benchmark: five in-process nodes, repeated abrupt deaths and returns of
-// the holder. Prints p50/p99 of failover time (holder's node killed -> successor's
-// duty process started), of hand-back gap (old holder's process stopped -> returning
-// node's process started) and of overlap, and the time from start to a full mesh, for
-// the TLS channel and the plain transport in the same run. See docs/benchmarks.md.
+// the holder, graceful stops (SIGTERM's leave) and operator step-downs. Prints p50/p99 of
+// failover time (holder's node killed -> successor's duty process started), of the gaps of a
+// hand-back, a graceful stop and a step-down (old holder's process stopped -> new holder's
+// process started) and of overlap, and the time from start to a full mesh, for the TLS channel
+// and the plain transport in the same run. See docs/benchmarks.md.
 //
 //   montana-bench-failover [--trials N] [--profile standard|fast|test]
 //                          [--transport both|tls|plain]
@@ -33,6 +34,18 @@ int64_t last_record(cluster& c, const std::string& what, const std::string& node
   return at;
 }
 
+/// Sends an operator action to amsterdam's leader of the duty and waits for its answer.
+template <class Atom>
+void step(cluster& c, Atom action) {
+  auto& n = c.at("amsterdam");
+  caf::scoped_actor self{n.system()};
+  bool ok = false;
+  self->request(n.leaders().begin()->second, 60s, action, std::string{"bench"})
+      .receive([&](const action_result& r) { ok = r.ok; }, [](caf::error&) {});
+  if (!ok)
+    throw std::runtime_error("amsterdam's leader refused an operator action");
+}
+
 /// Time until every node has a link to each of the four others.
 double mesh_ms(cluster& c) {
   auto all_linked = [&] {
@@ -57,6 +70,8 @@ void run(profile p, bool tls, int trials) {
     throw std::runtime_error("the cluster never settled on amsterdam");
   std::vector<double> failover;
   std::vector<double> gap;
+  std::vector<double> planned;
+  std::vector<double> stepped;
   std::vector<double> overlap;
   for (int t = 0; t < trials; ++t) {
     auto killed = now_us();
@@ -73,12 +88,38 @@ void run(profile p, bool tls, int trials) {
     auto started = last_record(c, "start", "amsterdam", restarted);
     gap.push_back((started - stopped) / 1000.0);
     overlap.push_back(std::max<int64_t>(0, stopped - started) / 1000.0);
+    // A planned stop of the holder (what `run` does on SIGTERM), then its return.
+    auto leaving = now_us();
+    c.at("amsterdam").leave();
+    if (!c.wait_for_holder("moscow", 30s))
+      throw std::runtime_error("trial " + std::to_string(t) + ": moscow never took over");
+    auto left = last_record(c, "stop", "amsterdam", leaving);
+    auto took = last_record(c, "start", "moscow", leaving);
+    planned.push_back((took - left) / 1000.0);
+    overlap.push_back(std::max<int64_t>(0, left - took) / 1000.0);
+    c.start("amsterdam");
+    if (!c.wait_for_holder("amsterdam", 30s))
+      throw std::runtime_error("trial " + std::to_string(t) + ": amsterdam never came back");
+    // An operator's step-down and resume (the shell's step-down and resume, through the leader).
+    auto stepping = now_us();
+    step(c, step_down_atom::value);
+    if (!c.wait_for_holder("moscow", 30s))
+      throw std::runtime_error("trial " + std::to_string(t) + ": step-down moved nothing");
+    left = last_record(c, "stop", "amsterdam", stepping);
+    took = last_record(c, "start", "moscow", stepping);
+    stepped.push_back((took - left) / 1000.0);
+    overlap.push_back(std::max<int64_t>(0, left - took) / 1000.0);
+    step(c, resume_atom::value);
+    if (!c.wait_for_holder("amsterdam", 30s))
+      throw std::runtime_error("trial " + std::to_string(t) + ": resume moved nothing");
   }
   std::printf("-- transport %s\n", tls ? "TLS 1.3" : "plain");
   std::printf("%-34s %8.1f ms\n", "start to full five-node mesh", mesh);
   report("failover (kill -> successor runs)", failover);
   report("hand-back gap (stop -> start)", gap);
-  report("hand-back overlap", overlap);
+  report("graceful-stop gap (stop -> start)", planned);
+  report("step-down gap (stop -> start)", stepped);
+  report("overlap (any of the three)", overlap);
   std::printf("max concurrent duty processes: %d\n", c.max_overlap());
 }
 

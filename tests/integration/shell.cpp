@@ -451,6 +451,15 @@ CAF_TEST(step - down moves the duty with zero overlap and resume brings it back)
   CAF_CHECK(contains(nothing.out, "it did not run here"));
   auto back = f.shell({"resume"}, "almaty");
   CAF_CHECK_EQUAL(back.code, 0);
+  // The step-down survives a restart of amsterdam's service: it comes back stepped down.
+  f.c.kill("amsterdam");
+  f.c.start("amsterdam");
+  std::this_thread::sleep_for(2s);
+  CAF_CHECK_EQUAL(f.c.running(), std::vector<std::string>{"moscow"});
+  auto restarted = f.shell_json({"status"});
+  CAF_CHECK_EQUAL(restarted["duties"][0]["stepped_down"], true);
+  auto told = f.shell_json({"status"}, "moscow");
+  CAF_CHECK_EQUAL(told["duties"][0]["chain"][0]["stepped_down"], true);
 
   auto up = f.shell({"resume"});
   CAF_CHECK_EQUAL(up.code, 0);

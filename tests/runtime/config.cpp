@@ -317,7 +317,7 @@ CAF_TEST(an unknown key lists the known ones) {
                   "checks, rise, fall)");
   CAF_CHECK_EQUAL(error_of(with_rest("[prbe]\n")),
                   "test.toml:1: prbe: unknown key (known: cluster, probe, channel, duty, tls, "
-                  "breath, log, status)");
+                  "breath, log, status, state)");
   CAF_CHECK_EQUAL(error_of(with_rest("[duty.x]\ncommand = \"x\"\nstop-grace = 1\n")),
                   "test.toml:3: duty.x.stop-grace: unknown key (known: chain, command, env, "
                   "stop_grace, startup_delay, restart_min, restart_max)");
@@ -568,4 +568,41 @@ CAF_TEST(bad breath settings name the key) {
                   "test.toml:2: breath.interval: 60s must be at most breath.backoff_max (30s)");
   CAF_CHECK(error_of(with_rest("[breath]\npassword = \"x\"\n"))
                 .starts_with("test.toml:2: breath.password: unknown key (known: repo, remote"));
+}
+
+CAF_TEST(config_text writes what parse_config reads back) {
+  auto cfg = parse_config(default_config_text(), "<default>");
+  cfg.nodes[1].bind = "0.0.0.0";
+  cfg.probe.checks = check_mode::host;
+  cfg.probe.interval = duration{1500};
+  cfg.duties[0].env = {{"TOKEN_FILE", "/etc/montana/\"quoted\"\\path"}, {"EMPTY", ""}};
+  cfg.duties[0].startup_delay = duration{0};
+  auto brain = cfg.duties[0];
+  brain.name = "brain";
+  brain.chain = {"moscow", "almaty"};
+  brain.command = {"/bin/sh", "-c", "echo 'tab\there' \"and\" \\ newline\nend"};
+  cfg.duties.push_back(brain);
+  cfg.breath.repo = "/var/lib/montana/{node}/repo";
+  cfg.breath.credentials.token_env = "MONTANA_GIT_TOKEN";
+  cfg.status.host = "127.0.0.9";
+  cfg.status.port = 9999;
+  cfg.state.dir = "/tmp/state/{node}";
+  cfg.log.level = "debug";
+  auto text = config_text(cfg);
+  auto again = parse_config(text, "<written>");
+  CAF_CHECK_EQUAL(config_text(again), text);
+  CAF_CHECK_EQUAL(again.nodes.size(), 5u);
+  CAF_CHECK_EQUAL(again.nodes[1].bind, "0.0.0.0");
+  CAF_CHECK(again.probe.checks == check_mode::host);
+  CAF_CHECK_EQUAL(again.probe.interval.count(), 1500);
+  CAF_REQUIRE_EQUAL(again.duties.size(), 2u);
+  CAF_CHECK_EQUAL(again.duties[0].env["TOKEN_FILE"], "/etc/montana/\"quoted\"\\path");
+  CAF_CHECK_EQUAL(again.duties[1].command, brain.command);
+  CAF_CHECK_EQUAL(again.duties[1].chain, brain.chain);
+  CAF_CHECK_EQUAL(again.breath.credentials.token_env, "MONTANA_GIT_TOKEN");
+  CAF_CHECK_EQUAL(again.status.port, 9999);
+  CAF_CHECK_EQUAL(again.state.dir, "/tmp/state/{node}");
+  auto no_status = cfg;
+  no_status.status = {};
+  CAF_CHECK(!parse_config(config_text(no_status), "<written>").status.enabled);
 }

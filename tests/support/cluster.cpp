@@ -94,6 +94,7 @@ cluster::cluster(profile p, const std::function<void(config&)>& tweak) : dir_(ma
   cfg_ = parse_config(default_config_text(), "<default>");
   // Five nodes on one host cannot share the default's 127.0.0.1:9333; a test turns it on.
   cfg_.status = {};
+  cfg_.state.dir = dir_ + "/state/{node}";
   // A private block of 127/8 per cluster, so suites run side by side and next to a demo.
   std::random_device rd;
   auto block = "127." + std::to_string(1 + rd() % 250) + "." + std::to_string(1 + rd() % 250) + ".";
@@ -158,28 +159,8 @@ std::string cluster::add_operator(const std::string& name) {
 }
 
 std::string cluster::write_config_file() const {
-  auto ms = [](duration d) { return "\"" + std::to_string(d.count()) + "ms\""; };
-  auto quoted = [](const std::string& text) { return "\"" + text + "\""; };
-  std::string text = "[cluster]\n";
-  for (const auto& n : cfg_.nodes)
-    text += "[[cluster.nodes]]\nname = " + quoted(n.name) + "\nhost = " + quoted(n.host) +
-            "\nport = " + std::to_string(n.port) + "\n";
-  const auto& ch = cfg_.channel;
-  text += "[channel]\nheartbeat_interval = " + ms(ch.heartbeat_interval) +
-          "\nconnection_timeout = " + ms(ch.connection_timeout) +
-          "\nreconnect_min = " + ms(ch.reconnect_min) +
-          "\nreconnect_max = " + ms(ch.reconnect_max) + "\n";
-  for (const auto& d : cfg_.duties) {
-    text += "[duty." + d.name + "]\ncommand = \"true\"\nchain = [";
-    for (const auto& n : d.chain)
-      text += quoted(n) + (n == d.chain.back() ? "" : ", ");
-    text += "]\n";
-  }
-  text += "[tls]\nkey = " + quoted(cfg_.tls.key) +
-          "\ncertificates = " + quoted(cfg_.tls.certificates) +
-          "\nregistry = " + quoted(cfg_.tls.registry) + "\n";
   auto path = dir_ + "/cluster.toml";
-  std::ofstream{path} << text;
+  std::ofstream{path} << config_text(cfg_);
   return path;
 }
 

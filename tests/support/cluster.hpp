@@ -73,8 +73,7 @@ public:
   /// Nodes trust it from their start, or within a refresh when they already run.
   std::string add_operator(const std::string& name);
 
-  /// The configuration as a TOML file for the real binary (the shell): nodes, channel, duties
-  /// (names and chains) and [tls]; returns its path.
+  /// The configuration as a TOML file for the real binary (the shell); returns its path.
   std::string write_config_file() const;
   std::string record_file() const { return dir_ + "/records"; }
   node& at(const std::string& name);
