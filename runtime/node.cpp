@@ -94,6 +94,12 @@ private:
   std::set<std::string> duties_;
 };
 
+/// How long one duty's leave may take: the wait for the next node's claim, then the stop of the
+/// process (SIGTERM, `stop_grace`, SIGKILL) with room to spare.
+duration leave_bound(const duty_settings& duty) {
+  return handover_wait(duty) + duty.stop_grace * 2 + duration{5000};
+}
+
 uint64_t random_incarnation() {
   std::random_device rd;
   return (static_cast<uint64_t>(rd()) << 32) | rd();
@@ -242,7 +248,7 @@ void node::leave() {
       auto i = leaders_.find(duty.name);
       if (i == leaders_.end())
         continue;
-      self->request(i->second, duty.stop_grace * 2 + std::chrono::seconds{5}, stop_atom::value)
+      self->request(i->second, leave_bound(duty), stop_atom::value)
           .receive([] {},
                    [&](const caf::error& err) {
                      spdlog::warn("[{}] duty {}: graceful stop failed: {}", name_, duty.name,

@@ -3,6 +3,7 @@
 #define CAF_SUITE deploy.service
 #include "caf/test/dsl.hpp"
 
+#include "actors/chain_leader.hpp"
 #include "actors/settings.hpp"
 #include "support/guard.hpp"
 #include "support/process.hpp"
@@ -87,8 +88,9 @@ CAF_TEST(the unit notifies keeps secrets out and outlasts a graceful leave) {
   CAF_CHECK_EQUAL(unit_value(unit, "Environment"), "");
   CAF_CHECK_EQUAL(unit_value(unit, "User"), "montana");
   CAF_CHECK_EQUAL(unit_value(unit, "KillMode"), "mixed");
-  // A leave takes up to 2 x stop_grace + 5 s per duty (node::leave), the node's stop a few more.
-  auto leave = duty_settings{}.stop_grace * 2 + 5s;
+  // A leave takes up to the handover wait + 2 x stop_grace + 5 s per duty (node::leave), the
+  // node's stop a few more.
+  auto leave = handover_wait(duty_settings{}) + duty_settings{}.stop_grace * 2 + 5s;
   auto stop = span_seconds(unit_value(unit, "TimeoutStopSec"));
   CAF_CHECK_GREATER_OR_EQUAL(std::chrono::seconds{stop}, leave + 10s);
 }

@@ -108,16 +108,27 @@ CAF_TEST(each duty follows its own chain) {
   CAF_CHECK(c.wait_for_holder("almaty", settle, "brain"));
 }
 
-CAF_TEST(a graceful stop gives the duty its SIGTERM and moves it on) {
+CAF_TEST(a graceful stop hands the duty over without a gap or an overlap) {
   cluster c;
   c.start_all();
   CAF_REQUIRE(c.wait_for_holder("amsterdam", settle));
   c.at("amsterdam").leave();
+  auto left = now_us();
   CAF_CHECK(c.wait_for_holder("moscow", settle));
-  bool stopped_cleanly = false;
-  for (const auto& r : c.records())
-    stopped_cleanly |= r.node == "amsterdam" && r.what == "stop";
-  CAF_CHECK(stopped_cleanly);
+  int64_t stopped = 0;
+  int64_t started = 0;
+  for (const auto& r : c.records()) {
+    if (r.node == "amsterdam" && r.what == "stop")
+      stopped = r.at_us;
+    if (r.node == "moscow" && r.what == "start")
+      started = r.at_us;
+  }
+  // amsterdam's process got its SIGTERM and ended before moscow's started ...
+  CAF_CHECK(stopped > 0);
+  CAF_CHECK(started > stopped);
+  // ... and moscow took over while amsterdam was still up: the hand-over did not wait for
+  // amsterdam's links to close.
+  CAF_CHECK(started < left);
   CAF_CHECK_EQUAL(c.max_overlap(), 1);
 }
 
