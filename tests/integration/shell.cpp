@@ -8,6 +8,7 @@
 #include "runtime/identity.hpp"
 #include "support/cluster.hpp"
 #include "support/files.hpp"
+#include "support/git_cli.hpp"
 #include "support/guard.hpp"
 #include "support/process.hpp"
 
@@ -617,4 +618,46 @@ CAF_TEST(the status endpoint serves metrics and status and refuses bad requests)
   // And it still serves.
   CAF_CHECK_EQUAL(status_code(http(host, port, "GET /metrics HTTP/1.1\r\n\r\n")), 200);
   CAF_CHECK_EQUAL(f.c.running(), std::vector<std::string>{"amsterdam"});
+}
+
+CAF_TEST(breathe breathes now and breath shows the breaths) {
+  fs::path clone;
+  fixture f{[&](cluster& c) {
+    // A bare origin with the synced file and amsterdam's clone of it; only amsterdam breathes.
+    auto root = fs::path{c.dir()} / "git";
+    auto origin = root / "origin.git";
+    auto seed = root / "seed";
+    GUARD_REQUIRE(run(git_cli + "init -q --bare " + origin.string()).status == 0);
+    GUARD_REQUIRE(run(git_cli + "clone -q " + origin.string() + " " + seed.string()).status == 0);
+    GUARD_REQUIRE(write_file(seed / "data/users.json", "{}\n"));
+    GUARD_REQUIRE(run(git(seed, "add data/users.json")).status == 0);
+    GUARD_REQUIRE(run(git(seed, "commit -q -m seed")).status == 0);
+    GUARD_REQUIRE(run(git(seed, "push -q origin main")).status == 0);
+    clone = root / "amsterdam";
+    GUARD_REQUIRE(run(git_cli + "clone -q " + origin.string() + " " + clone.string()).status == 0);
+    c.reconfigure("amsterdam", [&](config& cfg) {
+      cfg.breath.repo = clone.string();
+      cfg.breath.paths = {"data/users.json"};
+      cfg.breath.interval = duration{3600000}; // only the first breath and the ones asked for
+      cfg.breath.backoff_max = duration{3600000};
+    });
+  }};
+  GUARD_REQUIRE(write_file(clone / "data/users.json", "{\"42\": {\"first_name\": \"Ada\"}}\n"));
+  auto breath = f.shell_json({"breathe"});
+  CAF_CHECK_EQUAL(breath["ok"], true);
+  CAF_CHECK_EQUAL(breath["commits_out"], 1);
+  auto history = f.shell_json({"breath"});
+  CAF_CHECK(history.size() >= 2u);
+  CAF_CHECK_EQUAL(history.back()["seq"], breath["seq"]);
+  auto status = f.shell_json({"status"});
+  CAF_CHECK_EQUAL(status["breath"]["enabled"], true);
+  CAF_CHECK(status["breath"]["breaths"].get<int>() >= 2);
+  auto plain = f.shell({"breath"});
+  CAF_CHECK(contains(plain.out, "ok in"));
+  // Another node does not breathe: it says so.
+  auto elsewhere = f.shell({"breathe"}, "moscow");
+  CAF_CHECK_EQUAL(elsewhere.code, 1);
+  CAF_CHECK(contains(elsewhere.err, "does not breathe"));
+  auto log = f.shell({"log", "200"});
+  CAF_CHECK(contains(log.out, "operator alice: breathe"));
 }
