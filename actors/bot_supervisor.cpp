@@ -218,6 +218,15 @@ void bot_supervisor_state::on_restart(const std::string& reason) {
   }
 }
 
+void bot_supervisor_state::on_update(const duty_update& x) {
+  duty.command = x.command;
+  duty.env = x.env;
+  duty.stop_grace = duration{x.stop_grace_ms};
+  duty.restart_min = duration{x.restart_min_ms};
+  duty.restart_max = duration{x.restart_max_ms};
+  backoff = restart_backoff{duty.restart_min, duty.restart_max};
+}
+
 process_status bot_supervisor_state::status() const {
   process_status out;
   out.phase = to_string(current);
@@ -325,6 +334,7 @@ caf::behavior bot_supervisor(caf::stateful_actor<bot_supervisor_state>* self, st
       [self](const child_exited& x) { self->state.on_exited(x); },
       [self](const child_failed& x) { self->state.on_failed(x); },
       [self](restart_atom, const std::string& reason) { self->state.on_restart(reason); },
+      [self](const duty_update& x) { self->state.on_update(x); },
       [self](status_atom) { return self->state.status(); },
       [self](inspect_atom) { return self->state.info(); });
 }

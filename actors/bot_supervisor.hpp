@@ -58,6 +58,8 @@ struct bot_supervisor_state {
   void on_failed(const child_failed& x);
   /// An operator's `duty restart`: stop the running child and start a new one under the same term.
   void on_restart(const std::string& reason);
+  /// A reload: the settings of the next process (a running one keeps what it was started with).
+  void on_update(const duty_update& x);
   process_status status() const;
   actor_info info() const;
 

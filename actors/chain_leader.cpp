@@ -298,6 +298,11 @@ caf::actor spawn_chain_leader(caf::actor_system& sys, leader_params params) {
               return rp;
             },
             [self](inspect_atom) { return self->state.info(); },
+            [self](const duty_update& x) {
+              // The stop bounds use stop_grace; the process settings are the supervisor's.
+              self->state.params.duty.stop_grace = duration{x.stop_grace_ms};
+              self->send(self->state.supervisor, x);
+            },
             [self](subscribe_atom, caf::actor who) {
               self->state.subscribers.push_back(std::move(who));
             },

@@ -39,7 +39,8 @@ duration handover_wait(const duty_settings& duty);
 ///   (step_down_atom) -> action_result once the duty left this node; (resume_atom) ->
 ///   action_result; (restart_atom) -> action_result: restart the duty's process here (holder only);
 ///   (status_atom) -> duty_status; (inspect_atom) -> actor_info;
-///   (subscribe_atom, actor): node_event for every role change and process event.
+///   (subscribe_atom, actor): node_event for every role change and process event;
+///   duty_update: new process settings (a reload), passed on to the supervisor.
 caf::actor spawn_chain_leader(caf::actor_system& sys, leader_params params);
 
 } // namespace montana

@@ -94,14 +94,20 @@ struct probe_state {
 
   actor_info info() const {
     auto out = describe_actor(self, tag(), "probe", counters);
-    out.state = {{"peer", params.peer.name + " (" + params.peer.host + ")"},
-                 {"verdict", to_string(tracker.value()) + " (" + reason + ")"},
-                 {"linked", gateway ? "yes" : "no"},
-                 {"checks", params.settings.checks == check_mode::service ? "service" : "host"},
-                 {"rounds", std::to_string(rounds) + ", " + std::to_string(failures) + " failed"},
-                 {"host", !have_host_report  ? "not checked yet"
-                          : host_alive(last) ? "answers"
-                                             : "does not answer (" + last.detail + ")"}};
+    out.state = {
+        {"peer", params.peer.name + " (" + params.peer.host + ")"},
+        {"verdict", to_string(tracker.value()) + " (" + reason + ")"},
+        {"linked", gateway ? "yes" : "no"},
+        {"checks",
+         fmt::format("{} every {} ms (timeout {} ms, retry {} ms, rise {}, "
+                     "fall {})",
+                     params.settings.checks == check_mode::service ? "service" : "host",
+                     params.settings.interval.count(), params.settings.timeout.count(),
+                     params.settings.retry.count(), params.settings.rise, params.settings.fall)},
+        {"rounds", std::to_string(rounds) + ", " + std::to_string(failures) + " failed"},
+        {"host", !have_host_report  ? "not checked yet"
+                 : host_alive(last) ? "answers"
+                                    : "does not answer (" + last.detail + ")"}};
     return out;
   }
 
@@ -112,6 +118,20 @@ struct probe_state {
     history.push_back(probe_sample{unix_us(), ok, rtt.count(), tracker.value(), reason});
     if (history.size() > history_size)
       history.pop_front();
+  }
+
+  /// A reload: new timings from the next round on (this one is cut short).
+  void retime(const probe_timing& x) {
+    auto& st = params.settings;
+    st.interval = duration{x.interval_ms};
+    st.timeout = duration{x.timeout_ms};
+    st.retry = duration{x.retry_ms};
+    st.checks = x.checks;
+    st.rise = x.rise;
+    st.fall = x.fall;
+    params.unknown_grace = duration{x.unknown_grace_ms};
+    tracker.retune(x.rise, x.fall);
+    wake.notify();
   }
 
   void on_link_up(const link_up& x) {
@@ -232,6 +252,7 @@ caf::actor spawn_probe(caf::actor_system& sys, probe_params params) {
             [self](const link_up& x) { self->state.on_link_up(x); },
             [self](const link_down& x) { self->state.on_link_down(x); },
             [self](const heard&) { self->state.on_heard(); },
+            [self](const probe_timing& x) { self->state.retime(x); },
             [self](status_atom) { return self->state.status(true); },
             [self](inspect_atom) { return self->state.info(); });
       },

@@ -27,7 +27,8 @@ struct probe_params {
 
 /// Spawns the probe of `params.peer`. Subscribers (`subscribe_atom`) receive every
 /// verdict_changed, starting with the current one; `heard` revives the peer at once;
-/// (status_atom) -> probe_status with the last rounds; (inspect_atom) -> actor_info.
+/// (status_atom) -> probe_status with the last rounds; (inspect_atom) -> actor_info;
+/// probe_timing: new settings from the next round on.
 caf::actor spawn_probe(caf::actor_system& sys, probe_params params);
 
 } // namespace montana

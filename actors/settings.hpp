@@ -20,6 +20,8 @@ struct node_entry {
   uint16_t port = 19333;
   /// Address to listen on; empty means `host`.
   std::string bind;
+
+  bool operator==(const node_entry&) const = default;
 };
 
 /// How every probe checks its peer.
@@ -31,6 +33,8 @@ struct probe_settings {
   check_mode checks = check_mode::service;
   int rise = 3;
   int fall = 3;
+
+  bool operator==(const probe_settings&) const = default;
 };
 
 /// The 19333 channel between nodes.
@@ -40,6 +44,8 @@ struct channel_settings {
   duration connection_timeout{1500};
   duration reconnect_min{100};
   duration reconnect_max{2000};
+
+  bool operator==(const channel_settings&) const = default;
 };
 
 /// One duty: a process run by exactly one node, the first live one of `chain`.
@@ -53,6 +59,8 @@ struct duty_settings {
   duration startup_delay{3000};
   duration restart_min{500};
   duration restart_max{30000};
+
+  bool operator==(const duty_settings&) const = default;
 };
 
 /// How a breath authenticates to the remote. Secrets are read when needed, never logged.
@@ -67,6 +75,8 @@ struct breath_credentials {
   std::string token_env;
   /// HTTPS user name sent with the token when the URL names none.
   std::string token_user = "x-access-token";
+
+  bool operator==(const breath_credentials&) const = default;
 };
 
 /// The breather: git sync of the shared repository every `interval`.
@@ -89,11 +99,15 @@ struct breath_settings {
   duration backoff_max{120000};
   /// Breaths kept in the history.
   int history = 64;
+
+  bool operator==(const breath_settings&) const = default;
 };
 
 struct log_settings {
   /// trace, debug, info, warn, error or off.
   std::string level = "info";
+
+  bool operator==(const log_settings&) const = default;
 };
 
 } // namespace montana

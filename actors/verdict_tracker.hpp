@@ -24,6 +24,12 @@ public:
   /// Direct evidence of life (e.g. the peer sent us a claim): alive at once.
   bool force_alive();
 
+  /// New thresholds (a reload); the verdict and the counts so far stay.
+  void retune(int rise, int fall) {
+    rise_ = rise;
+    fall_ = fall;
+  }
+
   verdict value() const { return value_; }
   int successes() const { return successes_; }
   int failures() const { return failures_; }

@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -128,6 +129,27 @@ struct operator_hello {
 struct operator_proof {
   std::string name;
   std::string signature;
+};
+
+/// New probe timings for a probe (a SIGHUP reload); durations in milliseconds.
+struct probe_timing {
+  int64_t interval_ms = 0;
+  int64_t timeout_ms = 0;
+  int64_t retry_ms = 0;
+  /// A peer never seen since the probe started is not judged dead before this.
+  int64_t unknown_grace_ms = 0;
+  check_mode checks = check_mode::service;
+  int32_t rise = 0;
+  int32_t fall = 0;
+};
+
+/// New settings for a duty's next process (a SIGHUP reload); durations in milliseconds.
+struct duty_update {
+  std::vector<std::string> command;
+  std::map<std::string, std::string> env;
+  int64_t stop_grace_ms = 0;
+  int64_t restart_min_ms = 0;
+  int64_t restart_max_ms = 0;
 };
 
 /// The result of an operator action (step-down, resume, duty restart), one line for humans.
@@ -525,6 +547,16 @@ typename Inspector::result_type inspect(Inspector& f, operator_proof& x) {
   return f(caf::meta::type_name("operator_proof"), x.name, x.signature);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, probe_timing& x) {
+  return f(caf::meta::type_name("probe_timing"), x.interval_ms, x.timeout_ms, x.retry_ms,
+           x.unknown_grace_ms, x.checks, x.rise, x.fall);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, duty_update& x) {
+  return f(caf::meta::type_name("duty_update"), x.command, x.env, x.stop_grace_ms, x.restart_min_ms,
+           x.restart_max_ms);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, action_result& x) {
   return f(caf::meta::type_name("action_result"), x.ok, x.text);
 }
@@ -673,6 +705,7 @@ void register_messages(caf::actor_system_config& cfg);
 CAF_BEGIN_TYPE_ID_BLOCK(montana, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(montana, (montana::verdict))
 CAF_ADD_TYPE_ID(montana, (montana::check_status))
+CAF_ADD_TYPE_ID(montana, (montana::check_mode))
 CAF_ADD_TYPE_ID(montana, (montana::duty_role))
 CAF_ADD_TYPE_ID(montana, (montana::event_kind))
 CAF_ADD_TYPE_ID(montana, (montana::hello))
@@ -726,6 +759,8 @@ CAF_ADD_TYPE_ID(montana, (std::vector<montana::node_view>))
 CAF_ADD_TYPE_ID(montana, (montana::node_event))
 CAF_ADD_TYPE_ID(montana, (montana::log_line))
 CAF_ADD_TYPE_ID(montana, (std::vector<montana::log_line>))
+CAF_ADD_TYPE_ID(montana, (montana::probe_timing))
+CAF_ADD_TYPE_ID(montana, (montana::duty_update))
 CAF_END_TYPE_ID_BLOCK(montana)
 
 namespace montana {
@@ -758,6 +793,5 @@ using unwatch_atom = caf::atom_constant<caf::atom("unwatch")>;
 using step_down_atom = caf::atom_constant<caf::atom("stepdown")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
-using reload_atom = caf::atom_constant<caf::atom("reload")>;
 
 } // namespace montana

@@ -28,27 +28,33 @@ constexpr int exit_ok = 0;
 constexpr int exit_failure = 1;
 constexpr int exit_usage = 2;
 
-int termination_pipe[2] = {-1, -1};
+int signal_pipe[2] = {-1, -1};
 
-void on_termination_signal(int) {
-  char byte = 1;
+void on_signal(int sig) {
+  char byte = sig == SIGHUP ? 'H' : 'T';
   // Async-signal-safe; a full pipe means a wake-up is already pending.
-  [[maybe_unused]] auto n = ::write(termination_pipe[1], &byte, 1);
+  [[maybe_unused]] auto n = ::write(signal_pipe[1], &byte, 1);
 }
 
-/// Blocks until SIGINT or SIGTERM. A handler (not a blocked mask) is used so that
-/// duty processes, which inherit the mask, still receive their SIGTERM.
-void wait_for_termination() {
-  if (::pipe(termination_pipe) != 0)
+/// SIGINT, SIGTERM and SIGHUP become bytes on a pipe. A handler (not a blocked mask) is used so
+/// that duty processes, which inherit the mask, still receive their SIGTERM.
+void catch_signals() {
+  if (::pipe(signal_pipe) != 0)
     throw std::runtime_error("cannot create the signal pipe");
   struct sigaction sa {};
-  sa.sa_handler = on_termination_signal;
+  sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);
+}
+
+/// Blocks until the next signal: 'T' (SIGINT, SIGTERM) or 'H' (SIGHUP).
+char next_signal() {
   char byte = 0;
-  while (::read(termination_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  while (::read(signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
   }
+  return byte;
 }
 
 config load(const std::optional<std::string>& path) {
@@ -61,9 +67,22 @@ int run_node(const std::optional<std::string>& config_path,
   auto name = resolve_node_name(cfg, node_name);
   setup_logging(cfg.log.level);
   node n{cfg, name};
+  catch_signals();
   n.start();
   service_notifier service{n};
-  wait_for_termination();
+  while (next_signal() == 'H') {
+    if (!config_path) {
+      spdlog::warn("[{}] reload: running with the embedded configuration: nothing to reload", name);
+      continue;
+    }
+    service.reloading();
+    try {
+      n.reload(load_config_file(*config_path));
+    } catch (const config_error& e) {
+      spdlog::error("[{}] reload failed, the running configuration stays: {}", name, e.what());
+    }
+    service.ready();
+  }
   spdlog::info("[{}] terminating", name);
   service.stopping();
   n.leave();

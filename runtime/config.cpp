@@ -810,6 +810,41 @@ std::string config_text(const config& cfg) {
   return t;
 }
 
+std::vector<std::string> changes_needing_restart(const config& running, const config& fresh) {
+  std::vector<std::string> out;
+  if (running.nodes != fresh.nodes)
+    out.emplace_back("[[cluster.nodes]]");
+  if (running.channel != fresh.channel)
+    out.emplace_back("[channel]");
+  if (running.probe.timeout != fresh.probe.timeout)
+    out.emplace_back("probe.timeout (as the dial timeout, 2 x timeout)");
+  if (running.tls != fresh.tls)
+    out.emplace_back("[tls]");
+  if (running.breath != fresh.breath)
+    out.emplace_back("[breath]");
+  if (running.status != fresh.status)
+    out.emplace_back("[status]");
+  if (running.state != fresh.state)
+    out.emplace_back("[state]");
+  for (const auto& d : fresh.duties) {
+    auto old = std::find_if(running.duties.begin(), running.duties.end(),
+                            [&](const duty_settings& x) { return x.name == d.name; });
+    if (old == running.duties.end()) {
+      out.emplace_back("duty " + d.name + " (new)");
+      continue;
+    }
+    if (old->chain != d.chain)
+      out.emplace_back("duty " + d.name + ": chain");
+    if (old->startup_delay != d.startup_delay)
+      out.emplace_back("duty " + d.name + ": startup_delay");
+  }
+  for (const auto& d : running.duties)
+    if (std::none_of(fresh.duties.begin(), fresh.duties.end(),
+                     [&](const duty_settings& x) { return x.name == d.name; }))
+      out.emplace_back("duty " + d.name + " (removed)");
+  return out;
+}
+
 void apply_fast_profile(config& cfg) {
   cfg.probe.interval = duration{200};
   cfg.probe.timeout = duration{100};

@@ -21,6 +21,8 @@ struct tls_settings {
   std::string certificates = "/var/lib/montana/repo/node_crypto/certs";
   /// The node registry (the original's nodes.json): what pins each name to its key.
   std::string registry = "/var/lib/montana/repo/node_crypto/nodes.json";
+
+  bool operator==(const tls_settings&) const = default;
 };
 
 /// The optional HTTP endpoint (`[status]`): /metrics and /status.
@@ -29,12 +31,16 @@ struct status_settings {
   bool enabled = false;
   std::string host = "127.0.0.1";
   uint16_t port = 9333;
+
+  bool operator==(const status_settings&) const = default;
 };
 
 /// What a node keeps across restarts (`[state]`).
 struct state_settings {
   /// Directory of the node's own state files; `{node}` is replaced by this node's name.
   std::string dir = "/var/lib/montana";
+
+  bool operator==(const state_settings&) const = default;
 };
 
 /// `text` with every `{node}` replaced by `node` (paths and names in [tls] and [breath]).
@@ -76,6 +82,10 @@ config parse_config(std::string_view text, const std::string& origin);
 
 /// `cfg` as TOML that parse_config reads back to the same settings (every key written out).
 std::string config_text(const config& cfg);
+
+/// What differs between the running configuration and `fresh` that a reload cannot apply: one
+/// entry per section or key ("[channel]", "duty bot: chain"); empty when a reload can apply all.
+std::vector<std::string> changes_needing_restart(const config& running, const config& fresh);
 
 /// Reads and parses a file. Throws config_error.
 config load_config_file(const std::string& path);

@@ -100,6 +100,28 @@ duration leave_bound(const duty_settings& duty) {
   return handover_wait(duty) + duty.stop_grace * 2 + duration{5000};
 }
 
+/// A lower node's probe of a peer never seen since its start waits this long before it counts
+/// failures: the dialing side's reconnect backoff plus one connection attempt plus a round.
+duration unknown_grace(const config& cfg) {
+  return cfg.channel.reconnect_max + cfg.probe.timeout * 2 + cfg.probe.interval;
+}
+
+probe_timing timing_of(const config& cfg) {
+  const auto& p = cfg.probe;
+  return probe_timing{p.interval.count(),
+                      p.timeout.count(),
+                      p.retry.count(),
+                      unknown_grace(cfg).count(),
+                      p.checks,
+                      p.rise,
+                      p.fall};
+}
+
+duty_update update_of(const duty_settings& d) {
+  return duty_update{d.command, d.env, d.stop_grace.count(), d.restart_min.count(),
+                     d.restart_max.count()};
+}
+
 uint64_t random_incarnation() {
   std::random_device rd;
   return (static_cast<uint64_t>(rd()) << 32) | rd();
@@ -168,7 +190,7 @@ void node::start() {
                      peer_params{name_, cfg_.nodes, cfg_.channel, connect_timeout, opts_.checks,
                                  incarnation, connector, identities, inspector_});
   join("peer", name_, peer_);
-  auto unknown_grace = cfg_.channel.reconnect_max + connect_timeout + cfg_.probe.interval;
+  auto grace = unknown_grace(cfg_);
   auto port = identities ? caf::openssl::publish(peer_, me.port, bind.c_str(), true)
                          : system_->middleman().publish(peer_, me.port, bind.c_str(), true);
   if (!port) {
@@ -181,8 +203,8 @@ void node::start() {
   for (const auto& peer : cfg_.nodes) {
     if (peer.name == name_)
       continue;
-    probes_[peer.name] = spawn_probe(
-        *system_, probe_params{name_, peer, cfg_.probe, peer_, unknown_grace, opts_.checks});
+    probes_[peer.name] =
+        spawn_probe(*system_, probe_params{name_, peer, cfg_.probe, peer_, grace, opts_.checks});
     join("probe", peer.name, probes_[peer.name]);
   }
   auto steps = std::make_shared<stepped_down_file>(
@@ -236,6 +258,48 @@ void node::start() {
                cfg_.status.enabled
                    ? fmt::format("; status on http://{}:{}/", cfg_.status.host, cfg_.status.port)
                    : std::string{});
+}
+
+std::vector<std::string> node::reload(const config& fresh) {
+  std::vector<std::string> applied;
+  if (!running())
+    return applied;
+  for (const auto& what : changes_needing_restart(cfg_, fresh))
+    spdlog::warn("[{}] reload: {} changed: takes effect at the next restart", name_, what);
+  if (fresh.log.level != cfg_.log.level && set_log_level(fresh.log.level)) {
+    cfg_.log = fresh.log;
+    applied.push_back("log level " + fresh.log.level);
+  }
+  if (fresh.probe != cfg_.probe) {
+    // The dial timeout (2 x probe.timeout) is the peer's and stays until a restart.
+    cfg_.probe = fresh.probe;
+    for (auto& [peer, probe] : probes_)
+      caf::anon_send(probe, timing_of(cfg_));
+    applied.emplace_back("probe timings");
+  }
+  for (auto& duty : cfg_.duties) {
+    auto i = std::find_if(fresh.duties.begin(), fresh.duties.end(),
+                          [&](const duty_settings& d) { return d.name == duty.name; });
+    if (i == fresh.duties.end())
+      continue;
+    auto next = duty;
+    next.command = i->command;
+    next.env = i->env;
+    next.stop_grace = i->stop_grace;
+    next.restart_min = i->restart_min;
+    next.restart_max = i->restart_max;
+    if (next == duty)
+      continue;
+    duty = next;
+    if (auto leader = leaders_.find(duty.name); leader != leaders_.end())
+      caf::anon_send(leader->second, update_of(duty));
+    applied.push_back("duty " + duty.name + " (its next process)");
+  }
+  std::string list;
+  for (const auto& a : applied)
+    list += (list.empty() ? "" : ", ") + a;
+  spdlog::info("[{}] configuration reloaded: {}", name_, list.empty() ? "nothing to apply" : list);
+  return applied;
 }
 
 void node::leave() {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace montana {
 
@@ -38,7 +39,13 @@ public:
   /// one line (e.g. the address is taken) and leaves the node stopped.
   void start();
 
-  /// Stops every duty process gracefully (SIGTERM, then SIGKILL after stop_grace), then stop().
+  /// Applies what a running node can take from `fresh` (SIGHUP): probe timings, the log level,
+  /// each duty's command, env, stop_grace and restart delays (for its next process). Logs one
+  /// warning per change that needs a restart and one line with what was applied; returns that.
+  std::vector<std::string> reload(const config& fresh);
+
+  /// Hands every duty it holds to the next node, or stops its process when nobody takes it
+  /// (SIGTERM, then SIGKILL after stop_grace), then stop().
   void leave();
 
   /// Abrupt end: every actor (duty processes are SIGKILLed with their supervisors) and the

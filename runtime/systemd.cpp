@@ -75,6 +75,14 @@ void service_notifier::stopping() {
   notify("STOPPING=1\nSTATUS=node " + node_.name() + " leaving");
 }
 
+void service_notifier::reloading() {
+  notify("RELOADING=1\nSTATUS=node " + node_.name() + " reloading its configuration");
+}
+
+void service_notifier::ready() {
+  notify("READY=1");
+}
+
 void service_notifier::run() {
   // The name lets a test freeze every other thread of the process (a wedged actor system).
   pthread_setname_np(pthread_self(), "montana-health");

@@ -31,6 +31,10 @@ public:
   /// Ends the health thread and sends STOPPING=1. Idempotent.
   void stopping();
 
+  /// RELOADING=1 before a configuration reload (SIGHUP), ready() after it.
+  void reloading();
+  void ready();
+
 private:
   void run();
   /// One health check; true when the gateway answered in time.

@@ -96,14 +96,14 @@ CAF_TEST(the package holds the binary unit config docs and maintainer scripts) {
   auto info = output_of({dpkg_deb, "-I", deb});
   CAF_CHECK(contains(info, "Package: montana-actors\n"));
   CAF_CHECK(contains(info, "Version: " MONTANA_VERSION "-1\n"));
-  // dpkg-shlibdeps found the libraries' packages (libgit2 once the binary uses it); adduser is
-  // for postinst.
+  // dpkg-shlibdeps found the libraries' packages; adduser is for postinst, procps (/bin/kill) for
+  // the unit's ExecReload.
   auto depends = info.find("\n Depends: ");
   GUARD_REQUIRE(depends != std::string::npos);
   auto depends_line = info.substr(depends + 1, info.find('\n', depends + 1) - depends - 1);
   for (std::string dependency :
-       {"adduser", "libcaf-core", "libcaf-io", "libcaf-openssl", "libssl3", "libsystemd0",
-        "libspdlog", "libfmt", "libtomlplusplus", "libboost-filesystem"}) {
+       {"adduser", "procps", "libcaf-core", "libcaf-io", "libcaf-openssl", "libssl3", "libsystemd0",
+        "libspdlog", "libfmt", "libtomlplusplus", "libboost-filesystem", "libgit2", "libedit"}) {
     CAF_CHECK(contains(depends_line, dependency));
     if (!contains(depends_line, dependency))
       CAF_MESSAGE(dependency << " missing from" << depends_line);

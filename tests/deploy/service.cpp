@@ -84,6 +84,7 @@ CAF_TEST(the unit notifies keeps secrets out and outlasts a graceful leave) {
   CAF_CHECK_EQUAL(unit_value(unit, "ExecStart"),
                   "/usr/bin/montana-actors run --config /etc/montana/montana.toml");
   CAF_CHECK_EQUAL(unit_value(unit, "EnvironmentFile"), "/etc/montana/montana.env");
+  CAF_CHECK_EQUAL(unit_value(unit, "ExecReload"), "/bin/kill -HUP $MAINPID");
   // Secrets come from the environment file only (the original wrote them into its unit).
   CAF_CHECK_EQUAL(unit_value(unit, "Environment"), "");
   CAF_CHECK_EQUAL(unit_value(unit, "User"), "montana");

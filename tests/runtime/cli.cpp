@@ -330,6 +330,39 @@ CAF_TEST(run starts the service and a TERM signal ends it and its duty with exit
   }
 }
 
+CAF_TEST(run reloads its configuration on a HUP signal and says what needs a restart) {
+  auto port = free_port("127.0.0.1");
+  auto cfg = solo_config("127.0.0.1", port, "\"echo started; exec sleep 60\"");
+  process p{dir, {"run", "--config", cfg, "--node", "solo"}, {"MONTANA_NODE_NAME"}};
+  GUARD_REQUIRE(wait_until([&] { return contains(p.err(), "started pid"); }, 15s));
+  // A new log level and duty environment apply; a new heartbeat needs a restart.
+  auto text = read_file(cfg);
+  auto edited = text;
+  edited.replace(edited.find("level = \"info\""), 14, "level = \"debug\"");
+  edited.replace(edited.find("[duty.bot]\n"), 11, "[duty.bot]\nenv = { GREETING = \"hello\" }\n");
+  edited += "\n[channel]\nheartbeat_interval = \"300ms\"\n";
+  GUARD_REQUIRE(write_file(cfg, edited));
+  GUARD_REQUIRE(::kill(p.pid(), SIGHUP) == 0);
+  CAF_CHECK(wait_until(
+      [&] {
+        return contains(p.err(),
+                        "configuration reloaded: log level debug, duty bot (its next process)");
+      },
+      10s));
+  CAF_CHECK(contains(p.err(), "reload: [channel] changed: takes effect at the next restart"));
+  // A broken file changes nothing and costs one line.
+  GUARD_REQUIRE(write_file(cfg, edited + "\n[probe]\nintervall = 1\n"));
+  GUARD_REQUIRE(::kill(p.pid(), SIGHUP) == 0);
+  CAF_CHECK(wait_until(
+      [&] { return contains(p.err(), "reload failed, the running configuration stays: "); }, 10s));
+  CAF_CHECK(contains(p.err(), "probe.intervall: unknown key"));
+  CAF_CHECK(!p.wait(200ms));
+  GUARD_REQUIRE(::kill(p.pid(), SIGTERM) == 0);
+  auto code = p.wait(15s);
+  GUARD_REQUIRE(code.has_value());
+  CAF_CHECK_EQUAL(*code, 0);
+}
+
 CAF_TEST(run exits 1 with one error line when the port is taken) {
   auto port = free_port("127.0.0.1");
   // No SO_REUSEADDR or SO_REUSEPORT here: CAF's SO_REUSEADDR cannot share a listening port.

@@ -606,3 +606,35 @@ CAF_TEST(config_text writes what parse_config reads back) {
   no_status.status = {};
   CAF_CHECK(!parse_config(config_text(no_status), "<written>").status.enabled);
 }
+
+CAF_TEST(a reload names what only a restart can change) {
+  auto running = parse_config(default_config_text(), "<default>");
+  auto fresh = running;
+  fresh.log.level = "debug";
+  fresh.probe.interval = duration{2000};
+  fresh.duties[0].env["TOKEN"] = "x";
+  fresh.duties[0].command = {"/bin/true"};
+  fresh.duties[0].stop_grace = duration{1000};
+  CAF_CHECK_EQUAL(changes_needing_restart(running, fresh), std::vector<std::string>{});
+  fresh.probe.timeout = duration{600};
+  fresh.channel.heartbeat_interval = duration{700};
+  fresh.nodes[4].host = "10.0.0.5";
+  fresh.duties[0].chain = {"moscow", "amsterdam"};
+  fresh.duties[0].startup_delay = duration{0};
+  fresh.status = {};
+  fresh.state.dir = "/srv";
+  fresh.tls.key = "/other.key";
+  fresh.breath.repo = "/srv/repo";
+  auto brain = fresh.duties[0];
+  brain.name = "brain";
+  fresh.duties.push_back(brain);
+  CAF_CHECK_EQUAL(
+      changes_needing_restart(running, fresh),
+      (std::vector<std::string>{"[[cluster.nodes]]", "[channel]",
+                                "probe.timeout (as the dial timeout, 2 x timeout)", "[tls]",
+                                "[breath]", "[status]", "[state]", "duty bot: chain",
+                                "duty bot: startup_delay", "duty brain (new)"}));
+  fresh.duties.erase(fresh.duties.begin());
+  auto removed = changes_needing_restart(running, fresh);
+  CAF_CHECK_EQUAL(removed.back(), "duty bot (removed)");
+}
