@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages montana-actors needs to build, package, test and run
-# (dpkg-dev, file: the package's dependencies; adduser: its postinst; systemd: systemd-analyze).
+# (dpkg-dev, file: the package's dependencies; adduser: its postinst; systemd: systemd-analyze;
+# jq and openssh-client: deploy.sh; openssh-server: the deploy suite's test hosts).
 # Idempotent: installs only what is missing; does nothing when everything is present.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ packages=(
   libedit-dev libsystemd-dev
   iproute2 procps
   dpkg-dev file adduser shellcheck systemd
+  jq openssh-client openssh-server
 )
 
 missing=()

@@ -89,8 +89,14 @@ int run_node(const std::optional<std::string>& config_path,
   return exit_ok;
 }
 
-int check_config(const std::string& path) {
+/// With `list`, the nodes in priority order as "NAME HOST PORT" lines (for scripts: deploy.sh).
+int check_config(const std::string& path, bool list) {
   auto cfg = load_config_file(path);
+  if (list) {
+    for (const auto& n : cfg.nodes)
+      std::cout << n.name << " " << n.host << " " << n.port << "\n";
+    return exit_ok;
+  }
   std::cout << path << ": ok: " << cfg.nodes.size() << " nodes (" << cfg.node_names() << "), "
             << cfg.duties.size() << " duties\n";
   return exit_ok;
@@ -174,6 +180,9 @@ int run_cli(int argc, char** argv) {
   std::string check_path;
   auto check = app.add_subcommand("check-config", "validate a configuration file and exit");
   check->add_option("file", check_path, "configuration file (TOML)")->required();
+  bool check_list = false;
+  check->add_flag("--list", check_list,
+                  "print the nodes in priority order, one \"NAME HOST PORT\" line each");
 
   auto identity =
       app.add_subcommand("identity", "node identities: key pair, certificate, registry");
@@ -241,7 +250,7 @@ int run_cli(int argc, char** argv) {
       return identity_show(show_path);
     if (*id_register)
       return identity_register(register_config, register_node, register_cert, registry_path);
-    return check_config(check_path);
+    return check_config(check_path, check_list);
   } catch (const config_error& e) {
     std::cerr << "montana-actors: " << e.what() << "\n";
     return exit_usage;

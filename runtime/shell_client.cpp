@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 namespace montana {
 
@@ -43,7 +44,8 @@ std::string shell_connection::describe(const caf::error& err) const {
 shell_connection::shell_connection(const config& cfg, const shell_target& target,
                                    std::chrono::milliseconds connect_timeout) {
   if (!cfg.tls.enabled)
-    throw shell_error("the shell needs the TLS channel ([tls] enabled = false in the configuration)");
+    throw shell_error(
+        "the shell needs the TLS channel ([tls] enabled = false in the configuration)");
   auto me = check_operator_files(target.key_path, target.cert_path);
   operator_ = me.name;
   auto reg = registry::load(expand_node(cfg.tls.registry, target.node));
@@ -76,21 +78,35 @@ shell_connection::shell_connection(const config& cfg, const shell_target& target
     throw shell_error("cannot reach " + where + ": " + detail);
   caf::actor gateway;
   std::string problem;
-  (*self_)
-      ->request(system_->openssl_manager().actor_handle(), connect_timeout * 2,
-                caf::connect_atom::value, target.host, target.port)
-      .receive(
-          [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
-            gateway = caf::actor_cast<caf::actor>(std::move(ptr));
-            if (!gateway)
-              problem = "nothing is published at " + where;
-          },
-          [&](caf::error& err) {
-            problem = "TLS connection to " + where + " failed (" + system_->render(err) +
-                      "): the node does not trust operator " + operator_ +
-                      "'s certificate (is it in the node's certificates directory and registry?), "
-                      "or this shell does not trust the node's";
-          });
+  // CAF 0.17.6 drops a dialed connection whose TLS and BASP handshakes are not done by its first
+  // heartbeat tick; on a loaded machine that happens now and then: try again, as the nodes do.
+  auto backoff = cfg.channel.reconnect_min;
+  for (int attempt = 1; !gateway && attempt <= 4; ++attempt) {
+    bool slow = false;
+    (*self_)
+        ->request(system_->openssl_manager().actor_handle(), connect_timeout * 2,
+                  caf::connect_atom::value, target.host, target.port)
+        .receive(
+            [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+              gateway = caf::actor_cast<caf::actor>(std::move(ptr));
+              if (!gateway)
+                problem = "nothing is published at " + where;
+            },
+            [&](caf::error& err) {
+              slow = err == caf::sec::connection_timeout;
+              problem =
+                  "TLS connection to " + where + " failed (" + system_->render(err) + "): " +
+                  (slow ? "the handshakes did not finish within [channel] heartbeat_interval "
+                          "(an overloaded node or machine)"
+                        : "the node does not trust operator " + operator_ +
+                              "'s certificate (is it in the node's certificates directory and "
+                              "registry?), or this shell does not trust the node's");
+            });
+    if (gateway || !slow)
+      break;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, cfg.channel.reconnect_max);
+  }
   if (!gateway)
     throw shell_error(problem);
 
@@ -140,8 +156,7 @@ void shell_connection::stream(bool events, bool log, std::chrono::milliseconds d
   ask<void>(std::chrono::seconds{5}, watch_atom::value, events, log);
   auto deadline = std::chrono::steady_clock::now() + duration;
   bool gone = false;
-  while (!stop && !gone &&
-         (duration.count() == 0 || std::chrono::steady_clock::now() < deadline)) {
+  while (!stop && !gone && (duration.count() == 0 || std::chrono::steady_clock::now() < deadline)) {
     (*self_)->receive([&](const node_event& x) { on_event(x); },
                       [&](const log_line& x) { on_log(x); },
                       [&](const caf::down_msg&) { gone = true; },

@@ -5,6 +5,7 @@
 #include "caf/test/dsl.hpp"
 
 #include "support/guard.hpp"
+#include "support/package.hpp"
 #include "support/process.hpp"
 
 #include <filesystem>
@@ -32,23 +33,11 @@ struct fixture {
   /// Builds the package into the temporary directory and returns its path; "" (with a message)
   /// when this machine cannot build or read one.
   std::string build() {
-    if (dpkg_deb.empty() || find_tool("dpkg-shlibdeps").empty()) {
-      CAF_MESSAGE("skipped: no dpkg-deb or dpkg-shlibdeps here (Debian packages dpkg, dpkg-dev; "
-                  "deploy/install-deps.sh)");
-      return "";
-    }
-    auto out = dir + "/cpack.out";
-    auto code = run_tool({MONTANA_CPACK, "-G", "DEB", "--config",
-                          MONTANA_BUILD_DIR "/CPackConfig.cmake", "-B", dir + "/cpack"},
-                         out, 120s);
-    if (code != 0)
-      GUARD_FAIL("cpack failed with " << code << ":\n" << read_file(out));
-    // montana-actors_<version>-1_<architecture>.deb
-    for (const auto& entry : std::filesystem::directory_iterator{dir + "/cpack"})
-      if (auto name = entry.path().filename().string();
-          name.starts_with("montana-actors_" MONTANA_VERSION "-1_") && name.ends_with(".deb"))
-        return entry.path().string();
-    GUARD_FAIL("cpack made no montana-actors_" MONTANA_VERSION "-1_*.deb:\n" << read_file(out));
+    std::string why;
+    auto deb = build_package(dir, why);
+    if (deb.empty())
+      CAF_MESSAGE("skipped: " << why);
+    return deb;
   }
 
   /// stdout and stderr of a tool that must succeed.

@@ -2,6 +2,10 @@
 #include "caf/test/dsl.hpp"
 
 #include "support/cluster.hpp"
+#include "support/files.hpp"
+
+#include <mutex>
+#include <optional>
 
 using namespace montana;
 using namespace montana::testing;
@@ -112,8 +116,19 @@ CAF_TEST(a graceful stop hands the duty over without a gap or an overlap) {
   cluster c;
   c.start_all();
   CAF_REQUIRE(c.wait_for_holder("amsterdam", settle));
+  // moscow's live events, as `shell watch` sees them.
+  auto events = std::make_shared<std::vector<node_event>>();
+  auto mutex = std::make_shared<std::mutex>();
+  auto& moscow = c.at("moscow");
+  auto watcher = moscow.system().spawn([=](caf::event_based_actor*) -> caf::behavior {
+    return {[=](const node_event& e) {
+      std::lock_guard<std::mutex> guard{*mutex};
+      events->push_back(e);
+    }};
+  });
+  caf::anon_send(moscow.inspector(), watch_atom::value, watcher);
+  std::this_thread::sleep_for(100ms);
   c.at("amsterdam").leave();
-  auto left = now_us();
   CAF_CHECK(c.wait_for_holder("moscow", settle));
   int64_t stopped = 0;
   int64_t started = 0;
@@ -126,10 +141,24 @@ CAF_TEST(a graceful stop hands the duty over without a gap or an overlap) {
   // amsterdam's process got its SIGTERM and ended before moscow's started ...
   CAF_CHECK(stopped > 0);
   CAF_CHECK(started > stopped);
-  // ... and moscow took over while amsterdam was still up: the hand-over did not wait for
-  // amsterdam's links to close.
-  CAF_CHECK(started < left);
   CAF_CHECK_EQUAL(c.max_overlap(), 1);
+  // ... and moscow claimed because amsterdam stepped down, before its link to amsterdam was
+  // lost: the hand-over did not wait for amsterdam's death.
+  std::this_thread::sleep_for(200ms);
+  caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+  std::lock_guard<std::mutex> guard{*mutex};
+  std::optional<size_t> claimed;
+  std::optional<size_t> lost;
+  for (size_t i = 0; i < events->size(); ++i) {
+    const auto& e = (*events)[i];
+    if (!claimed && e.kind == event_kind::role && contains(e.text, "standby -> claiming") &&
+        contains(e.text, "stepped down"))
+      claimed = i;
+    if (!lost && e.kind == event_kind::link && e.subject == "amsterdam")
+      lost = i;
+  }
+  CAF_CHECK(claimed.has_value());
+  CAF_CHECK(!lost || (claimed && *claimed < *lost));
 }
 
 CAF_TEST(a restarted lower node waits for the holder to dial it) {

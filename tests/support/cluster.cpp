@@ -186,9 +186,9 @@ void cluster::kill(const std::string& name) {
   at(name).stop();
 }
 
-std::vector<duty_record> cluster::records() const {
+std::vector<duty_record> read_records(const std::string& path) {
   std::vector<duty_record> out;
-  std::ifstream in{record_file()};
+  std::ifstream in{path};
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream words{line};
@@ -200,6 +200,10 @@ std::vector<duty_record> cluster::records() const {
     }
   }
   return out;
+}
+
+std::vector<duty_record> cluster::records() const {
+  return read_records(record_file());
 }
 
 std::vector<std::string> cluster::running(const std::string& duty) const {
@@ -221,9 +225,13 @@ bool cluster::wait_for_holder(const std::string& name, std::chrono::milliseconds
 }
 
 int cluster::max_overlap() const {
+  return testing::max_overlap(records(), killed_at_);
+}
+
+int max_overlap(const std::vector<duty_record>& recs,
+                const std::map<std::string, std::vector<int64_t>>& killed_at) {
   // Events in time order: +1 at a start, -1 at its stop, crash or its node's death.
   std::vector<std::pair<int64_t, int>> events;
-  auto recs = records();
   for (const auto& r : recs) {
     if (r.what != "start")
       continue;
@@ -233,7 +241,7 @@ int cluster::max_overlap() const {
       if (e.pid == r.pid && e.what != "start")
         end = e.at_us;
     if (!end)
-      if (auto k = killed_at_.find(r.node); k != killed_at_.end())
+      if (auto k = killed_at.find(r.node); k != killed_at.end())
         for (auto at : k->second)
           if (at > r.at_us) {
             end = at;

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,15 @@ struct duty_record {
   int pid = 0;
   int64_t at_us = 0; // wall clock, microseconds
 };
+
+/// The duty recorder's records in `path`, in file order.
+std::vector<duty_record> read_records(const std::string& path);
+
+/// Most duty processes alive at the same time according to `records`, counting a process
+/// without a stop record as running until the first time in `killed_at` of its node after its
+/// start (its node was killed), or to the end.
+int max_overlap(const std::vector<duty_record>& records,
+                const std::map<std::string, std::vector<int64_t>>& killed_at = {});
 
 /// Probe timings of a cluster.
 enum class profile {
