@@ -144,7 +144,10 @@ public:
     ::close(fd_);
   }
 
+  /// Types `keys` a moment after the last prompt: libedit flushes the terminal's input when it
+  /// switches it to raw mode for the next line, so keys typed at once could be lost.
   void type(const std::string& keys) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{300});
     GUARD_REQUIRE(::write(fd_, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
   }
 
