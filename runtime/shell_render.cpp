@@ -176,6 +176,13 @@ std::string render_status(const node_status& s, const text_style& st) {
            cell(linked ? "linked" : "-", 9) +
            cell(p.since_us == 0 ? "-" : age(s.now_us - p.since_us), 9) + fit(p.reason, 36) + "\n";
   }
+  // Why a link is missing: the dialer's last problem, or why it was lost.
+  for (const auto& l : s.links)
+    if (!l.linked && !l.problem.empty())
+      out += "  " +
+             st.warn(fit("no link to " + l.node + (l.dialer ? " (we dial): " : ": ") + l.problem,
+                         width - 2)) +
+             "\n";
   if (s.breath.enabled) {
     const auto& b = s.breath;
     out += "breath: " + std::to_string(b.breaths) + " breaths, " + std::to_string(b.failures) +
