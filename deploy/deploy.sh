@@ -5,11 +5,12 @@
 #
 # Order: the nodes that hold no duty first, in reverse chain order (novosibirsk, spb, ...), the
 # holders last. Per host: copy the package, install it with apt (the package's postinst restarts
-# a running service: SIGTERM, so a holder hands its duty over first), then wait until the shell
-# sees the node back — a new incarnation running the package's version, linked again to every
-# node that was reachable before the roll, one holder per duty. The first failure stops the roll
-# with a line saying what was done and what was not. Nothing is ever run on two hosts at once
-# unless --parallel, and never on the holders.
+# a running service: SIGTERM, so a holder hands its duty over first) and check that dpkg reports
+# the package's version installed, then wait until the shell sees the node back — a new
+# incarnation running the package's version, linked again to every node that was reachable
+# before the roll, one holder per duty. The first failure stops the roll with a line saying what
+# was done and what was not. Nothing is ever run on two hosts at once unless --parallel, and
+# never on the holders.
 #
 # Options:
 #   --package FILE     the .deb to install (required)
@@ -228,6 +229,10 @@ upgrade() {
     --reinstall --allow-downgrades /tmp/montana-actors-deploy.deb >/tmp/montana-actors-deploy.log 2>&1 \
     || { tail -n 5 /tmp/montana-actors-deploy.log >&2; exit 1; }; rm -f /tmp/montana-actors-deploy.deb" ||
     fail "$name" "the package did not install (the lines above are apt's)"
+  local installed
+  installed=$(remote "$name" "dpkg-query -W -f '\${Version}' montana-actors") || installed="none"
+  [ "$installed" = "$version" ] ||
+    fail "$name" "dpkg reports montana-actors $installed installed, not $version"
   if ! is_in "$name" "${reachable[@]}"; then
     echo "deploy: $name: installed; it was not running before the roll, so it is not waited for"
     done_hosts+=("$name")

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <random>
+#include <sstream>
 #include <sys/stat.h>
 
 using namespace montana;
@@ -130,12 +131,14 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
   auto dir = make_dir("rolling");
   live_dir = dir;
   std::string why;
+  // The hosts start with revision 1; the roll upgrades them to revision 2 of the same build.
   auto deb = build_package(dir, why);
   if (deb.empty()) {
     CAF_MESSAGE("skipped: " << why);
     clean_up();
     return;
   }
+  auto upgrade = build_package(dir, why, 2);
   // The five hosts' cluster on a private 127.x.y.1-5 block, with the test profile's timings.
   std::random_device rd;
   auto block = "127." + std::to_string(1 + rd() % 250) + "." + std::to_string(1 + rd() % 250) + ".";
@@ -160,7 +163,10 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
   cfg.channel.connection_timeout = duration{1000};
   cfg.channel.reconnect_max = duration{500};
   auto& duty = cfg.duties.at(0);
-  duty.command = {MONTANA_RECORDER_PATH};
+  // The recorder goes to the shared directory, which every host binds in: the build directory
+  // may not be visible inside a host (it may lie on a mount the host's overlay does not show).
+  fs::copy_file(MONTANA_RECORDER_PATH, shared + "/recorder");
+  duty.command = {shared + "/recorder"};
   duty.env["MONTANA_RECORD"] = shared + "/records";
   duty.startup_delay = duration{500};
   duty.stop_grace = duration{2000};
@@ -237,7 +243,9 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
         for (const auto& v : view)
           if (v["reachable"] != true)
             return false;
-        return view[0]["status"]["duties"][0]["role"] == "holder";
+        // ... and its duty has started: the records must show the roll, not an idle cluster.
+        return view[0]["status"]["duties"][0]["role"] == "holder" &&
+               !read_records(shared + "/records").empty();
       },
       60s);
   if (!settled) {
@@ -262,7 +270,7 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
              "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR";
   auto [code, out] =
       deploy(dir,
-             {"--package", deb, "--config", admin_config, "--identity", alice.files.key_path,
+             {"--package", upgrade, "--config", admin_config, "--identity", alice.files.key_path,
               "--binary", MONTANA_BINARY_PATH, "--ssh", ssh, "--timeout", "90"},
              400s);
   CAF_CHECK_EQUAL(code, 0);
@@ -284,7 +292,20 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
                     << log.substr(log.size() > 6000 ? log.size() - 6000 : 0));
     }
   }
-  // Every node runs a new incarnation; the duty is back on amsterdam, and it never ran twice.
+  // Every host has revision 2 installed and runs a new incarnation; the duty is back on
+  // amsterdam, and it never ran twice.
+  for (size_t i = 0; i < five.size(); ++i) {
+    std::vector<std::string> query;
+    std::istringstream words{ssh};
+    for (std::string w; words >> w;)
+      query.push_back(w);
+    query[0] = find_tool("ssh");
+    query.insert(query.end(),
+                 {"root@" + cfg.nodes[i].host, "dpkg-query -W -f '${Version}' montana-actors"});
+    auto out_file = dir + "/" + five[i] + ".version";
+    CAF_CHECK_EQUAL(run_tool(query, out_file), 0);
+    CAF_CHECK_EQUAL(read_file(out_file), MONTANA_VERSION "-2");
+  }
   for (const auto& n : five) {
     auto now = shell_json(n, "status");
     CAF_CHECK(now.is_object() && now["incarnation"] != before[n]);

@@ -209,6 +209,13 @@ CAF_TEST(check config of a valid file prints one summary line and exits 0) {
   CAF_CHECK_EQUAL(p.err(), "");
 }
 
+CAF_TEST(check config with list prints the nodes in priority order) {
+  auto path = file("valid.toml", valid_config);
+  process p{dir, {"check-config", "--list", path}};
+  CAF_CHECK_EQUAL(run_to_end(p), 0);
+  CAF_CHECK_EQUAL(p.out(), "alpha 127.0.0.1 29333\nbeta 127.0.0.2 29333\n");
+}
+
 CAF_TEST(check config of malformed files prints one line with file line and key and exits 2) {
   struct variant {
     std::string name;
