@@ -44,14 +44,8 @@ CAF_TEST(a returning holder takes the duty back with zero overlap) {
     CAF_CHECK(c.wait_for_holder("amsterdam", settle));
     auto recs = c.records();
     // moscow's own stop record precedes amsterdam's own start record.
-    int64_t moscow_stop = 0;
-    int64_t amsterdam_start = 0;
-    for (const auto& r : recs) {
-      if (r.node == "moscow" && r.what == "stop")
-        moscow_stop = r.at_us;
-      if (r.node == "amsterdam" && r.what == "start")
-        amsterdam_start = r.at_us;
-    }
+    auto moscow_stop = last_record_at(recs, "moscow", "stop");
+    auto amsterdam_start = last_record_at(recs, "amsterdam", "start");
     CAF_CHECK(moscow_stop > 0);
     CAF_CHECK(amsterdam_start > moscow_stop);
     CAF_CHECK_EQUAL(c.max_overlap(), 1);
@@ -130,14 +124,9 @@ CAF_TEST(a graceful stop hands the duty over without a gap or an overlap) {
   std::this_thread::sleep_for(100ms);
   c.at("amsterdam").leave();
   CAF_CHECK(c.wait_for_holder("moscow", settle));
-  int64_t stopped = 0;
-  int64_t started = 0;
-  for (const auto& r : c.records()) {
-    if (r.node == "amsterdam" && r.what == "stop")
-      stopped = r.at_us;
-    if (r.node == "moscow" && r.what == "start")
-      started = r.at_us;
-  }
+  auto recs = c.records();
+  auto stopped = last_record_at(recs, "amsterdam", "stop");
+  auto started = last_record_at(recs, "moscow", "start");
   // amsterdam's process got its SIGTERM and ended before moscow's started ...
   CAF_CHECK(stopped > 0);
   CAF_CHECK(started > stopped);

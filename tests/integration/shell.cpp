@@ -91,15 +91,6 @@ struct fixture {
         return r.pid;
     return 0;
   }
-
-  /// When `name`'s last duty process started or stopped (wall clock, us; 0 if never).
-  int64_t last(const std::string& what, const std::string& name) {
-    int64_t at = 0;
-    for (const auto& r : c.records())
-      if (r.what == what && r.node == name)
-        at = r.at_us;
-    return at;
-  }
 };
 
 bool all_alive(const json& status) {
@@ -405,20 +396,19 @@ CAF_TEST(an interactive session edits lines completes commands and keeps history
   std::filesystem::create_directories(home);
   terminal t{{"shell", "--config", f.config_file, "--identity", f.key, "--node", "amsterdam"},
              {"TERM=xterm", "HOME=" + home, "PATH=/usr/bin:/bin"}};
-  GUARD_REQUIRE(t.await_text("montana amsterdam> "));
-  t.type("status\r");
-  CAF_CHECK(t.await_text("duty bot: holder"));
-  CAF_CHECK(t.await_text("montana amsterdam> "));
+  const std::string prompt = "montana amsterdam> ";
+  GUARD_REQUIRE(t.await_text(prompt));
+  // Types `keys`, expects `answer` on the screen, then the prompt again.
+  auto session = [&](const std::string& keys, const std::string& answer) {
+    t.type(keys);
+    CAF_CHECK(t.await_text(answer));
+    CAF_CHECK(t.await_text(prompt));
+  };
+  session("status\r", "duty bot: holder");
   // Tab completes the command; the line is then run as typed.
-  t.type("clu\t\r");
-  CAF_CHECK(t.await_text("duty bot: held by amsterdam"));
-  CAF_CHECK(t.await_text("montana amsterdam> "));
-  t.type("probes mos\t\r");
-  CAF_CHECK(t.await_text("probe moscow: alive"));
-  CAF_CHECK(t.await_text("montana amsterdam> "));
-  t.type("bogus\r");
-  CAF_CHECK(t.await_text("unknown command 'bogus'"));
-  CAF_CHECK(t.await_text("montana amsterdam> "));
+  session("clu\t\r", "duty bot: held by amsterdam");
+  session("probes mos\t\r", "probe moscow: alive");
+  session("bogus\r", "unknown command 'bogus'");
   // Ctrl-D ends the session; the history file keeps what was typed.
   t.type("\x04");
   auto code = t.wait(20s);
@@ -437,8 +427,9 @@ CAF_TEST(step - down moves the duty with zero overlap and resume brings it back)
   CAF_CHECK(contains(down.out, "handed over"));
   CAF_REQUIRE(f.c.wait_for_holder("moscow", settle));
   // moscow started only after amsterdam's process was gone.
-  CAF_CHECK(f.last("stop", "amsterdam") > 0);
-  CAF_CHECK(f.last("start", "moscow") > f.last("stop", "amsterdam"));
+  auto recs = f.c.records();
+  CAF_CHECK(last_record_at(recs, "amsterdam", "stop") > 0);
+  CAF_CHECK(last_record_at(recs, "moscow", "start") > last_record_at(recs, "amsterdam", "stop"));
   CAF_CHECK_EQUAL(f.c.max_overlap(), 1);
   // amsterdam stays out: it is alive, first in the chain, and does not claim.
   std::this_thread::sleep_for(2s);
@@ -469,7 +460,8 @@ CAF_TEST(step - down moves the duty with zero overlap and resume brings it back)
   CAF_CHECK_EQUAL(up.code, 0);
   CAF_CHECK(contains(up.out, "resumed"));
   CAF_REQUIRE(f.c.wait_for_holder("amsterdam", settle));
-  CAF_CHECK(f.last("start", "amsterdam") > f.last("stop", "moscow"));
+  recs = f.c.records();
+  CAF_CHECK(last_record_at(recs, "amsterdam", "start") > last_record_at(recs, "moscow", "stop"));
   CAF_CHECK_EQUAL(f.c.max_overlap(), 1);
 
   // A restart of the duty's process on the holder keeps the duty there.

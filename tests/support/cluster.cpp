@@ -228,6 +228,15 @@ int cluster::max_overlap() const {
   return testing::max_overlap(records(), killed_at_);
 }
 
+int64_t last_record_at(const std::vector<duty_record>& records, const std::string& node,
+                       const std::string& what) {
+  int64_t at = 0;
+  for (const auto& r : records)
+    if (r.node == node && r.what == what)
+      at = r.at_us;
+  return at;
+}
+
 int max_overlap(const std::vector<duty_record>& recs,
                 const std::map<std::string, std::vector<int64_t>>& killed_at) {
   // Events in time order: +1 at a start, -1 at its stop, crash or its node's death.

@@ -28,6 +28,10 @@ struct duty_record {
 /// The duty recorder's records in `path`, in file order.
 std::vector<duty_record> read_records(const std::string& path);
 
+/// When `node` last wrote a `what` record (start, stop, crash) in `records`; 0 if never.
+int64_t last_record_at(const std::vector<duty_record>& records, const std::string& node,
+                       const std::string& what);
+
 /// Most duty processes alive at the same time according to `records`, counting a process
 /// without a stop record as running until the first time in `killed_at` of its node after its
 /// start (its node was killed), or to the end.
