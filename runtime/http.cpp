@@ -19,8 +19,8 @@ http_parse bad(int status, std::string reason) {
 
 /// RFC 9110 token characters (methods, header names).
 bool token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view{"!#$%&'*+-.^_`|~"}.find(
-                                                            c) != std::string_view::npos;
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
 }
 
 bool printable(std::string_view text) {

@@ -71,8 +71,8 @@ std::string render_metrics(const node_status& s) {
   w.family("montana_duty_role", "gauge",
            "1 for the role this node has for the duty, 0 for the others.");
   for (const auto& d : s.duties)
-    for (auto role : {duty_role::standby, duty_role::claiming, duty_role::holder,
-                      duty_role::releasing})
+    for (auto role :
+         {duty_role::standby, duty_role::claiming, duty_role::holder, duty_role::releasing})
       w.sample("montana_duty_role", {{"duty", d.duty}, {"role", to_string(role)}},
                d.role == role ? 1 : 0);
   w.family("montana_duty_term", "gauge",
@@ -82,8 +82,7 @@ std::string render_metrics(const node_status& s) {
   w.family("montana_duty_stepped_down", "gauge",
            "1 while an operator has stepped this node down from the duty (or it is leaving).");
   for (const auto& d : s.duties)
-    w.sample("montana_duty_stepped_down", {{"duty", d.duty}},
-             d.stepped_down || d.leaving ? 1 : 0);
+    w.sample("montana_duty_stepped_down", {{"duty", d.duty}}, d.stepped_down || d.leaving ? 1 : 0);
   w.family("montana_duty_failovers_total", "counter",
            "Times this node became the duty's holder since it started (failovers and hand-backs).");
   for (const auto& d : s.duties)
@@ -148,8 +147,7 @@ std::string render_metrics(const node_status& s) {
     w.sample("montana_breath_conflicts_total", {}, b.conflicts);
     w.family("montana_breath_last_success_timestamp_seconds", "gauge",
              "Unix time of the start of the latest breath that went through (0: none yet).");
-    w.sample("montana_breath_last_success_timestamp_seconds", {},
-             seconds(b.last_ok_us));
+    w.sample("montana_breath_last_success_timestamp_seconds", {}, seconds(b.last_ok_us));
   }
 
   w.family("montana_tls_refusals_total", "counter",

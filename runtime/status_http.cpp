@@ -36,10 +36,10 @@ struct status_http_state {
 
   actor_info info(const caf::local_actor* self) const {
     auto out = describe_actor(self, tag(), "status-http", counters);
-    out.state = {{"listen", params.host + ":" + std::to_string(params.port)},
-                 {"connections", std::to_string(connections.size())},
-                 {"requests", std::to_string(requests) + ", " + std::to_string(refused) +
-                                  " refused"}};
+    out.state = {
+        {"listen", params.host + ":" + std::to_string(params.port)},
+        {"connections", std::to_string(connections.size())},
+        {"requests", std::to_string(requests) + ", " + std::to_string(refused) + " refused"}};
     return out;
   }
 };
@@ -88,8 +88,7 @@ void serve(self_ptr self, caf::io::connection_handle hdl, const http_request& re
                                     render_metrics(status), head));
             else
               respond(self, hdl,
-                      http_response(200, "application/json", to_json(status).dump(2) + "\n",
-                                    head));
+                      http_response(200, "application/json", to_json(status).dump(2) + "\n", head));
           },
           [self, hdl](const caf::error& err) {
             refuse(self, hdl, 503, "the node did not answer: " + self->system().render(err));
@@ -115,8 +114,7 @@ void on_data(self_ptr self, const caf::io::new_data_msg& msg) {
   }
 }
 
-caf::behavior status_http(self_ptr self, status_http_params params,
-                          caf::io::doorman_ptr doorman) {
+caf::behavior status_http(self_ptr self, status_http_params params, caf::io::doorman_ptr doorman) {
   auto& st = self->state;
   st.params = std::move(params);
   self->add_doorman(std::move(doorman));
@@ -161,9 +159,8 @@ caf::behavior status_http(self_ptr self, status_http_params params,
 caf::actor spawn_status_http(caf::actor_system& sys, status_http_params params) {
   auto doorman = sys.middleman().backend().new_tcp_doorman(params.port, params.host.c_str(), true);
   if (!doorman)
-    throw std::runtime_error("cannot listen on " + params.host + ":" +
-                             std::to_string(params.port) + " for [status]: " +
-                             sys.render(doorman.error()));
+    throw std::runtime_error("cannot listen on " + params.host + ":" + std::to_string(params.port) +
+                             " for [status]: " + sys.render(doorman.error()));
   params.port = (*doorman)->port();
   return sys.middleman().spawn_broker(status_http, std::move(params), std::move(*doorman));
 }

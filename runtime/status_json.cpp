@@ -27,9 +27,9 @@ std::string rfc3339(int64_t unix_us) {
 }
 
 json to_json(const link_status& x) {
-  return {{"node", x.node},          {"linked", x.linked},
-          {"dialer", x.dialer},      {"since", time_or_null(x.since_us)},
-          {"links", x.links},        {"problem", x.problem}};
+  return {{"node", x.node},     {"linked", x.linked},
+          {"dialer", x.dialer}, {"since", time_or_null(x.since_us)},
+          {"links", x.links},   {"problem", x.problem}};
 }
 
 json to_json(const probe_sample& x) {
@@ -45,14 +45,10 @@ json to_json(const chain_member& x) {
 }
 
 json to_json(const process_status& x) {
-  return {{"phase", x.phase},
-          {"pid", x.pid == 0 ? json(nullptr) : json(x.pid)},
-          {"term", x.term},
-          {"started", time_or_null(x.started_us)},
-          {"starts", x.starts},
-          {"restarts", x.restarts},
-          {"last_exit", x.last_exit},
-          {"output", x.output}};
+  return {{"phase", x.phase},         {"pid", x.pid == 0 ? json(nullptr) : json(x.pid)},
+          {"term", x.term},           {"started", time_or_null(x.started_us)},
+          {"starts", x.starts},       {"restarts", x.restarts},
+          {"last_exit", x.last_exit}, {"output", x.output}};
 }
 
 json to_json(const state_field& x) {

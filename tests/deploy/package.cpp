@@ -16,19 +16,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct fixture {
-  std::string dir;
+struct fixture : scratch {
   std::string dpkg_deb = find_tool("dpkg-deb");
 
-  fixture() {
-    auto tmpl = (std::filesystem::temp_directory_path() / "montana-package-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      GUARD_FAIL("mkdtemp failed");
-    dir = tmpl;
-    live_dir = dir;
-  }
-
-  ~fixture() { clean_up(); }
+  fixture() : scratch{"package"} {}
 
   /// Builds the package into the temporary directory and returns its path; "" (with a message)
   /// when this machine cannot build or read one.

@@ -31,13 +31,6 @@ namespace {
 const std::vector<std::string> five{"amsterdam", "moscow", "almaty", "spb", "novosibirsk"};
 const std::string deploy_script = MONTANA_SOURCE_DIR "/deploy/deploy.sh";
 
-std::string make_dir(const std::string& what) {
-  auto tmpl = (fs::temp_directory_path() / ("montana-" + what + "-XXXXXX")).string();
-  if (::mkdtemp(tmpl.data()) == nullptr)
-    GUARD_FAIL("mkdtemp failed");
-  return tmpl;
-}
-
 /// Runs deploy.sh with `args` to its end; its exit code and everything it printed.
 std::pair<int, std::string> deploy(const std::string& dir, std::vector<std::string> args,
                                    std::chrono::milliseconds timeout = 60s) {
@@ -128,7 +121,7 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
                 "(deploy/install-deps.sh)");
     return;
   }
-  auto dir = make_dir("rolling");
+  auto dir = make_test_dir("rolling");
   live_dir = dir;
   std::string why;
   // The hosts start with revision 1; the roll upgrades them to revision 2 of the same build.

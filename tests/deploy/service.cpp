@@ -1,5 +1,5 @@
-// The systemd unit (deploy/montana-actors.service) and the shell scripts of deploy/: what
-// systemd-analyze and shellcheck say about them, and the unit's lines the original got wrong.
+// The systemd unit (deploy/montana-actors.service): what systemd-analyze says about it, and the
+// unit's lines the original got wrong.
 #define CAF_SUITE deploy.service
 #include "caf/test/dsl.hpp"
 
@@ -37,18 +37,8 @@ long span_seconds(const std::string& text) {
   return total;
 }
 
-struct fixture {
-  std::string dir;
-
-  fixture() {
-    auto tmpl = (std::filesystem::temp_directory_path() / "montana-service-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      GUARD_FAIL("mkdtemp failed");
-    dir = tmpl;
-    live_dir = dir;
-  }
-
-  ~fixture() { clean_up(); }
+struct fixture : scratch {
+  fixture() : scratch{"service"} {}
 };
 
 } // namespace
@@ -94,33 +84,6 @@ CAF_TEST(the unit notifies keeps secrets out and outlasts a graceful leave) {
   auto leave = handover_wait(duty_settings{}) + duty_settings{}.stop_grace * 2 + 5s;
   auto stop = span_seconds(unit_value(unit, "TimeoutStopSec"));
   CAF_CHECK_GREATER_OR_EQUAL(std::chrono::seconds{stop}, leave + 10s);
-}
-
-CAF_TEST(every shell script in deploy is shellcheck clean) {
-  auto tool = find_tool("shellcheck");
-  if (tool.empty()) {
-    CAF_MESSAGE("skipped: no shellcheck here (Debian package shellcheck; deploy/install-deps.sh)");
-    return;
-  }
-  std::vector<std::string> args{tool};
-  auto add_if_shell = [&](const std::filesystem::path& file) {
-    auto first = read_file(file.string()).substr(0, 64);
-    if (first.starts_with("#!") &&
-        std::regex_search(first.substr(0, first.find('\n')), std::regex{"[/ ](ba)?sh$"}))
-      args.push_back(file.string());
-  };
-  for (const auto& folder : {"/deploy", "/tests/deploy", "/.ci"})
-    for (const auto& entry :
-         std::filesystem::recursive_directory_iterator{MONTANA_SOURCE_DIR + std::string{folder}})
-      if (entry.is_regular_file())
-        add_if_shell(entry.path());
-  CAF_MESSAGE(args.size() - 1 << " scripts");
-  GUARD_REQUIRE(args.size() > 5);
-  auto out = dir + "/shellcheck.out";
-  auto code = run_tool(args, out);
-  CAF_CHECK_EQUAL(code, 0);
-  if (code != 0)
-    CAF_MESSAGE(read_file(out));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -95,37 +95,21 @@ uint16_t free_demo_port() {
   GUARD_FAIL("no port free on all of 127.0.0.1-5");
 }
 
-struct fixture {
-  std::string dir;
-
-  fixture() {
-    auto tmpl = (std::filesystem::temp_directory_path() / "montana-cli-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      GUARD_FAIL("mkdtemp failed");
-    dir = tmpl;
-    live_dir = dir;
-  }
-
-  ~fixture() { clean_up(); }
-
-  /// Writes `text` to `name` in the temporary directory and returns its path.
-  std::string file(const std::string& name, const std::string& text) {
-    auto path = dir + "/" + name;
-    write_file(path, text);
-    return path;
-  }
+struct fixture : scratch {
+  fixture() : scratch{"cli"} {}
 
   /// A one-node cluster "solo" on `host`:`port` whose duty runs `command` (a TOML value).
   std::string solo_config(const std::string& host, uint16_t port, const std::string& command,
                           const std::string& level = "info") {
-    return file("solo.toml",
-                with_identities("[cluster]\nport = " + std::to_string(port) +
-                                    "\n\n[[cluster.nodes]]\nname = \"solo\"\nhost = \"" + host +
-                                    "\"\n\n[duty.bot]\ncommand = " + command +
-                                    "\nstartup_delay = \"0s\"\nstop_grace = \"2s\"\n\n[log]\nlevel "
-                                    "= \"" +
-                                    level + "\"\n",
-                                dir + "/identities"));
+    return write(
+        "solo.toml",
+        with_identities("[cluster]\nport = " + std::to_string(port) +
+                            "\n\n[[cluster.nodes]]\nname = \"solo\"\nhost = \"" + host +
+                            "\"\n\n[duty.bot]\ncommand = " + command +
+                            "\nstartup_delay = \"0s\"\nstop_grace = \"2s\"\n\n[log]\nlevel "
+                            "= \"" +
+                            level + "\"\n",
+                        dir + "/identities"));
   }
 
   /// Runs the binary to its end (at most `timeout`) and requires that it ended.
@@ -202,7 +186,7 @@ CAF_TEST(an unknown option or subcommand is a usage error) {
 }
 
 CAF_TEST(check config of a valid file prints one summary line and exits 0) {
-  auto path = file("valid.toml", valid_config);
+  auto path = write("valid.toml", valid_config);
   process p{dir, {"check-config", path}};
   CAF_CHECK_EQUAL(run_to_end(p), 0);
   CAF_CHECK_EQUAL(p.out(), path + ": ok: 2 nodes (alpha, beta), 1 duties\n");
@@ -210,7 +194,7 @@ CAF_TEST(check config of a valid file prints one summary line and exits 0) {
 }
 
 CAF_TEST(check config with list prints the nodes in priority order) {
-  auto path = file("valid.toml", valid_config);
+  auto path = write("valid.toml", valid_config);
   process p{dir, {"check-config", "--list", path}};
   CAF_CHECK_EQUAL(run_to_end(p), 0);
   CAF_CHECK_EQUAL(p.out(), "alpha 127.0.0.1 29333\nbeta 127.0.0.2 29333\n");
@@ -244,7 +228,7 @@ CAF_TEST(check config of malformed files prints one line with file line and key 
   };
   for (const auto& v : variants) {
     CAF_MESSAGE(v.name);
-    auto path = file(v.name, v.text);
+    auto path = write(v.name, v.text);
     process p{dir, {"check-config", path}};
     CAF_CHECK_EQUAL(run_to_end(p), 2);
     CAF_CHECK_EQUAL(p.out(), "");

@@ -2,6 +2,7 @@
 #include "caf/test/dsl.hpp"
 
 #include "runtime/config.hpp"
+#include "support/guard.hpp"
 
 #include <cstdlib>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <sstream>
 
 using namespace montana;
+using montana::testing::scratch;
 using namespace std::literals;
 
 namespace {
@@ -76,27 +78,8 @@ private:
 };
 
 /// A fresh directory under $TMPDIR, removed with everything in it.
-class temp_dir {
-public:
-  temp_dir() {
-    auto pattern = (std::filesystem::temp_directory_path() / "montana-config-XXXXXX").string();
-    if (!mkdtemp(pattern.data()))
-      CAF_FAIL("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string write(const std::string& name, std::string_view text) const {
-    auto file = (path_ / name).string();
-    std::ofstream{file} << text;
-    return file;
-  }
-  std::string path(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-  std::filesystem::path path_;
+struct temp_dir : scratch {
+  temp_dir() : scratch{"config"} {}
 };
 
 } // namespace
@@ -432,7 +415,7 @@ CAF_TEST(control characters in the input cannot split an error line) {
 
 CAF_TEST(load_config_file names the file in errors) {
   temp_dir dir;
-  auto good = dir.write("good.toml", default_config_text());
+  auto good = dir.write("good.toml", std::string{default_config_text()});
   CAF_CHECK_EQUAL(load_config_file(good).nodes.size(), 5u);
   auto bad = dir.write("bad.toml", with_rest("[probe]\ntimeout = \"2s\"\n"));
   try {

@@ -153,20 +153,8 @@ bool is_lower_hex(const std::string& text) {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-struct fixture {
-  std::string dir;
-
-  fixture() {
-    auto tmpl = (std::filesystem::temp_directory_path() / "montana-identity-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      GUARD_FAIL("mkdtemp failed");
-    dir = tmpl;
-    live_dir = dir;
-  }
-
-  ~fixture() { clean_up(); }
-
-  std::string path(const std::string& name) const { return dir + "/" + name; }
+struct fixture : scratch {
+  fixture() : scratch{"identity"} {}
 };
 
 /// Whole seconds from `a` to `b`.

@@ -5,6 +5,7 @@
 #include "runtime/identity.hpp"
 #include "runtime/registry.hpp"
 #include "support/files.hpp"
+#include "support/guard.hpp"
 
 #include <sys/stat.h>
 
@@ -15,6 +16,7 @@
 using namespace montana;
 using montana::testing::contains;
 using montana::testing::read_file;
+using montana::testing::scratch;
 using json = nlohmann::ordered_json;
 
 namespace {
@@ -122,29 +124,10 @@ std::string parse_error(const json& document) {
   return message;
 }
 
-struct fixture {
-  std::filesystem::path dir;
+struct fixture : scratch {
   config cfg = parse_config(default_config_text(), "<default>");
 
-  fixture() {
-    auto pattern = (std::filesystem::temp_directory_path() / "montana-registry-XXXXXX").string();
-    if (!mkdtemp(pattern.data()))
-      CAF_FAIL("mkdtemp failed");
-    dir = pattern;
-  }
-
-  ~fixture() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
-
-  std::string path(const std::string& name) const { return (dir / name).string(); }
-
-  std::string write(const std::string& name, const std::string& text) const {
-    auto file = path(name);
-    std::ofstream{file} << text;
-    return file;
-  }
+  fixture() : scratch{"registry"} {}
 };
 
 } // namespace

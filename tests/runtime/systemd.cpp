@@ -136,18 +136,8 @@ void thaw(const std::vector<pid_t>& threads) {
     GUARD_REQUIRE(::ptrace(PTRACE_DETACH, tid, nullptr, nullptr) == 0);
 }
 
-struct fixture {
-  std::string dir;
-
-  fixture() {
-    auto tmpl = (std::filesystem::temp_directory_path() / "montana-systemd-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      GUARD_FAIL("mkdtemp failed");
-    dir = tmpl;
-    live_dir = dir;
-  }
-
-  ~fixture() { clean_up(); }
+struct fixture : scratch {
+  fixture() : scratch{"systemd"} {}
 
   /// A one-node cluster "solo" on a free loopback port whose duty sleeps.
   std::string solo_config() {

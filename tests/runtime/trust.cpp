@@ -4,6 +4,7 @@
 #include "runtime/identity.hpp"
 #include "runtime/registry.hpp"
 #include "runtime/trust.hpp"
+#include "support/guard.hpp"
 #include "support/log_capture.hpp"
 
 #include <filesystem>
@@ -12,6 +13,7 @@
 
 using namespace montana;
 using montana::testing::log_capture;
+using montana::testing::scratch;
 
 namespace {
 
@@ -23,14 +25,10 @@ std::string read_all(const std::string& path) {
 }
 
 /// Three nodes with fresh identities in a temp dir.
-struct fixture {
-  std::string dir;
+struct fixture : scratch {
   config cfg;
 
-  fixture() {
-    auto tmpl = (std::filesystem::temp_directory_path() / "montana-trust-XXXXXX").string();
-    CAF_REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    dir = tmpl;
+  fixture() : scratch{"trust"} {
     cfg = parse_config("[[cluster.nodes]]\nname = \"alpha\"\nhost = \"127.0.0.1\"\n"
                        "[[cluster.nodes]]\nname = \"beta\"\nhost = \"127.0.0.2\"\n"
                        "[[cluster.nodes]]\nname = \"gamma\"\nhost = \"127.0.0.3\"\n"
@@ -38,8 +36,6 @@ struct fixture {
                        "test.toml");
     create_cluster_identities(cfg, dir);
   }
-
-  ~fixture() { std::filesystem::remove_all(dir); }
 
   std::string cert(const std::string& node) const { return dir + "/" + node + ".crt"; }
 

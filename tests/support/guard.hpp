@@ -5,6 +5,8 @@
 // state requirements with GUARD_REQUIRE / GUARD_FAIL, which end and remove them first.
 #pragma once
 
+#include "support/files.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -102,3 +104,37 @@ inline pid_t spawn_child(std::vector<std::string> args, const std::string& in_pa
     if (!static_cast<bool>(__VA_ARGS__))                                                           \
       GUARD_FAIL("requirement failed: " #__VA_ARGS__);                                             \
   } while (false)
+
+namespace montana::testing {
+
+/// A new directory montana-<what>-XXXXXX under the temporary directory.
+inline std::string make_test_dir(const std::string& what) {
+  auto tmpl = (std::filesystem::temp_directory_path() / ("montana-" + what + "-XXXXXX")).string();
+  if (::mkdtemp(tmpl.data()) == nullptr)
+    GUARD_FAIL("mkdtemp " << tmpl << ": " << std::strerror(errno));
+  return tmpl;
+}
+
+/// Base of a suite's fixture: the test's own temporary directory, the live one until the test
+/// ends, when it is removed with every live child.
+struct scratch {
+  std::string dir;
+
+  explicit scratch(const std::string& what) : dir{make_test_dir(what)} { live_dir = dir; }
+  ~scratch() { clean_up(); }
+  scratch(const scratch&) = delete;
+  scratch& operator=(const scratch&) = delete;
+
+  /// The path of `name` in the directory.
+  std::string path(const std::string& name) const { return dir + "/" + name; }
+
+  /// Writes `text` to `name` in the directory and returns its path.
+  std::string write(const std::string& name, const std::string& text) const {
+    auto file = path(name);
+    if (!write_file(file, text))
+      GUARD_FAIL("cannot write " << file);
+    return file;
+  }
+};
+
+} // namespace montana::testing
