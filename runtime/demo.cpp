@@ -2,6 +2,7 @@
 
 #include "runtime/identity.hpp"
 #include "runtime/node.hpp"
+#include "runtime/private_dir.hpp"
 #include "runtime/registry.hpp"
 #include "runtime/trust.hpp"
 
@@ -77,16 +78,8 @@ node* find(std::vector<std::unique_ptr<node>>& nodes, const std::string& name) {
 
 int run_demo(config cfg, std::istream& in, std::ostream& out) {
   // Fresh identities for the five nodes, gone with the demo.
-  auto dir = (std::filesystem::temp_directory_path() / "montana-demo-XXXXXX").string();
-  if (::mkdtemp(dir.data()) == nullptr)
-    throw std::runtime_error("cannot create a directory for the demo's identities");
-  struct remove_dir {
-    std::string path;
-    ~remove_dir() {
-      std::error_code ec;
-      std::filesystem::remove_all(path, ec);
-    }
-  } cleanup{dir};
+  private_dir scratch{"demo"};
+  const auto& dir = scratch.path();
   create_cluster_identities(cfg, dir);
   cfg.state.dir = dir + "/state/{node}";
   // An operator and the configuration as a file, for the shell from another terminal.

@@ -47,15 +47,6 @@ std::unique_ptr<caf::actor_system_config> make_system_config(const config& cfg,
   return result;
 }
 
-/// A private directory for files CAF must read by path (the cafile bundle).
-std::string make_private_dir(const std::string& node) {
-  auto tmpl = (std::filesystem::temp_directory_path() / ("montana-" + node + "-XXXXXX")).string();
-  if (::mkdtemp(tmpl.data()) == nullptr)
-    throw std::runtime_error("cannot create a directory under " +
-                             std::filesystem::temp_directory_path().string());
-  return tmpl;
-}
-
 /// The duties an operator stepped this node down from, kept in `<state dir>/stepped-down` (one
 /// duty per line) so that a restart does not bring the node back into their chains.
 class stepped_down_file {
@@ -159,8 +150,8 @@ void node::start() {
     // or hangs later (platform-facts.md).
     enforce_tls13();
     identities = std::make_shared<trust>(cfg_, name_);
-    private_dir_ = make_private_dir(name_);
-    auto bundle = private_dir_ + "/nodes.pem";
+    private_dir_.emplace(name_);
+    auto bundle = private_dir_->path() + "/nodes.pem";
     identities->write_bundle(bundle);
     sys_cfg_->set("openssl.certificate", identities->certificate_path());
     sys_cfg_->set("openssl.key", identities->key_path());
@@ -354,11 +345,7 @@ void node::stop() {
   published_port_ = 0;
   system_.reset();
   sys_cfg_.reset();
-  if (!private_dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove_all(private_dir_, ec);
-    private_dir_.clear();
-  }
+  private_dir_.reset();
   if (was_up)
     spdlog::info("[{}] node stopped", name_);
 }

@@ -5,9 +5,11 @@
 #include "actors/launcher.hpp"
 #include "actors/prover.hpp"
 #include "runtime/config.hpp"
+#include "runtime/private_dir.hpp"
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -78,7 +80,7 @@ private:
   std::unique_ptr<refresher> refresher_;
   uint16_t published_port_ = 0;
   /// Holds the cafile bundle while the node runs (TLS only).
-  std::string private_dir_;
+  std::optional<private_dir> private_dir_;
   std::map<std::string, caf::actor> probes_;
   caf::actor breather_;
   /// The [status] HTTP endpoint, when configured.

@@ -21,14 +21,6 @@ caf::timespan to_timespan(std::chrono::milliseconds d) {
   return std::chrono::duration_cast<caf::timespan>(d);
 }
 
-std::string make_private_dir() {
-  auto tmpl = (std::filesystem::temp_directory_path() / "montana-shell-XXXXXX").string();
-  if (::mkdtemp(tmpl.data()) == nullptr)
-    throw shell_error("cannot create a directory under " +
-                      std::filesystem::temp_directory_path().string());
-  return tmpl;
-}
-
 } // namespace
 
 std::string shell_connection::describe(const caf::error& err) const {
@@ -50,8 +42,12 @@ shell_connection::shell_connection(const config& cfg, const shell_target& target
   operator_ = me.name;
   auto reg = registry::load(expand_node(cfg.tls.registry, target.node));
   auto where = target.host + ":" + std::to_string(target.port);
-  private_dir_ = make_private_dir();
-  auto bundle_path = private_dir_ + "/nodes.pem";
+  try {
+    private_dir_.emplace("shell");
+  } catch (const std::runtime_error& e) {
+    throw shell_error(e.what());
+  }
+  auto bundle_path = private_dir_->path() + "/nodes.pem";
   auto bundle = trusted_bundle(cfg, reg, false, "shell");
   if (bundle.empty())
     throw shell_error("no node certificate in " + cfg.tls.certificates +
@@ -138,15 +134,6 @@ shell_connection::shell_connection(const config& cfg, const shell_target& target
   if (!console_)
     throw shell_error("node " + node_ + " refused the shell: " + problem);
   (*self_)->monitor(console_);
-}
-
-shell_connection::~shell_connection() {
-  console_ = nullptr;
-  self_.reset();
-  system_.reset();
-  std::error_code ec;
-  if (!private_dir_.empty())
-    std::filesystem::remove_all(private_dir_, ec);
 }
 
 void shell_connection::stream(bool events, bool log, std::chrono::milliseconds duration,

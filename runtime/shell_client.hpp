@@ -12,6 +12,7 @@
 #pragma once
 
 #include "runtime/config.hpp"
+#include "runtime/private_dir.hpp"
 
 #include <caf/all.hpp>
 
@@ -50,7 +51,6 @@ public:
   /// file). Timeouts: `connect_timeout` for the TCP precheck and each handshake step.
   shell_connection(const config& cfg, const shell_target& target,
                    std::chrono::milliseconds connect_timeout = std::chrono::seconds{5});
-  ~shell_connection();
 
   shell_connection(const shell_connection&) = delete;
   shell_connection& operator=(const shell_connection&) = delete;
@@ -90,7 +90,8 @@ private:
   /// The console's error as one line: its own text when it gave one.
   std::string describe(const caf::error& err) const;
 
-  std::string private_dir_;
+  /// First: the members after it go before it, also when the constructor throws.
+  std::optional<private_dir> private_dir_;
   std::unique_ptr<caf::actor_system_config> sys_cfg_;
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<caf::scoped_actor> self_;

@@ -504,15 +504,20 @@ CAF_TEST(identities other than a registered operator are refused) {
   CAF_REQUIRE(code.has_value());
   CAF_CHECK_EQUAL(*code, 2);
   CAF_CHECK(contains(as_node.err(), "is a node's certificate"));
-  // An operator identity that is not in the registry: no node trusts its certificate.
+  // An operator identity that is not in the registry: no node trusts its certificate. The
+  // refused shell leaves nothing in its temporary directory.
   auto stranger = create_identity("mallory", f.c.dir() + "/mallory", 30, true);
-  process unknown{f.c.dir(), std::vector<std::string>{"shell", "--config", f.config_file,
-                                                      "--identity", stranger.files.key_path,
-                                                      "--node", "amsterdam", "status"}};
+  auto tmp = f.c.dir() + "/mallory-tmp";
+  std::filesystem::create_directory(tmp);
+  process unknown{f.c.dir(),
+                  {"shell", "--config", f.config_file, "--identity", stranger.files.key_path,
+                   "--node", "amsterdam", "status"},
+                  {"TMPDIR=" + tmp}};
   code = unknown.wait(30s);
   CAF_REQUIRE(code.has_value());
   CAF_CHECK_EQUAL(*code, 1);
   CAF_CHECK(contains(unknown.err(), "TLS connection to"));
+  CAF_CHECK(std::filesystem::is_empty(tmp));
   // No identity at all.
   process none{f.c.dir(),
                {"shell", "--config", f.config_file, "--node", "amsterdam", "status"},

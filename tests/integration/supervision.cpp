@@ -2,6 +2,7 @@
 #include "caf/test/dsl.hpp"
 
 #include "support/cluster.hpp"
+#include "support/process.hpp"
 
 #include <csignal>
 #include <filesystem>
@@ -47,9 +48,8 @@ CAF_TEST(a duty that keeps crashing is restarted with growing delays on the same
 }
 
 CAF_TEST(killing the service process leaves no orphan duty process) {
-  char dir_tmpl[] = "/tmp/montana-orphan-XXXXXX";
-  CAF_REQUIRE(::mkdtemp(dir_tmpl) != nullptr);
-  std::string dir = dir_tmpl;
+  scratch s{"orphan"};
+  const auto& dir = s.dir;
   auto record = dir + "/records";
   auto config_path = dir + "/montana.toml";
   {
@@ -61,13 +61,8 @@ CAF_TEST(killing the service process leaves no orphan duty process) {
                              record + "\"\n[log]\nlevel = \"warn\"\n",
                          dir + "/identities");
   }
-  pid_t service = ::fork();
-  CAF_REQUIRE(service >= 0);
-  if (service == 0) {
-    ::execl(MONTANA_BINARY_PATH, MONTANA_BINARY_PATH, "run", "--config", config_path.c_str(),
-            "--node", "solo", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  // SIGKILL leaves the node's private directory behind: it makes it in ours.
+  process service{dir, {"run", "--config", config_path, "--node", "solo"}, {"TMPDIR=" + dir}};
   int duty_pid = 0;
   auto started = wait_until(
       [&] {
@@ -78,18 +73,14 @@ CAF_TEST(killing the service process leaves no orphan duty process) {
         return false;
       },
       15s);
-  if (!started) {
-    ::kill(service, SIGKILL);
-    ::waitpid(service, nullptr, 0);
-    CAF_FAIL("the duty never started");
-  }
+  if (!started)
+    GUARD_FAIL("the duty never started");
   CAF_CHECK(pid_alive(duty_pid));
-  ::kill(service, SIGKILL);
-  ::waitpid(service, nullptr, 0);
+  ::kill(service.pid(), SIGKILL);
+  CAF_CHECK_EQUAL(service.wait(10s), -SIGKILL);
   // PR_SET_PDEATHSIG: the duty dies with the service; init reaps it.
   auto gone = wait_until([&] { return !pid_alive(duty_pid); }, 5s);
   CAF_CHECK(gone);
   if (!gone)
     ::kill(duty_pid, SIGKILL);
-  std::filesystem::remove_all(dir);
 }
