@@ -42,11 +42,7 @@ shell_connection::shell_connection(const config& cfg, const shell_target& target
   operator_ = me.name;
   auto reg = registry::load(expand_node(cfg.tls.registry, target.node));
   auto where = target.host + ":" + std::to_string(target.port);
-  try {
-    private_dir_.emplace("shell");
-  } catch (const std::runtime_error& e) {
-    throw shell_error(e.what());
-  }
+  private_dir_.emplace("shell");
   auto bundle_path = private_dir_->path() + "/nodes.pem";
   auto bundle = trusted_bundle(cfg, reg, false, "shell");
   if (bundle.empty())

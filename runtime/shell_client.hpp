@@ -47,8 +47,9 @@ struct shell_target {
 class shell_connection {
 public:
   /// Connects and runs the handshake; throws shell_error (unreachable, TLS refused, proof
-  /// refused, the node is not the expected one) or identity_error / registry_error (a bad local
-  /// file). Timeouts: `connect_timeout` for the TCP precheck and each handshake step.
+  /// refused, the node is not the expected one), identity_error / registry_error (a bad local
+  /// file) or std::runtime_error (no private directory for the cafile). Timeouts:
+  /// `connect_timeout` for the TCP precheck and each handshake step.
   shell_connection(const config& cfg, const shell_target& target,
                    std::chrono::milliseconds connect_timeout = std::chrono::seconds{5});
 

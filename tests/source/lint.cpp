@@ -28,7 +28,7 @@ std::vector<fs::path> files_under(std::initializer_list<const char*> folders) {
   return out;
 }
 
-/// Runs `tool` with `args` then `files`; checks it is content, else prints what it said.
+/// Runs `tool` with `args` then `files`; checks that it exits 0, else prints what it said.
 void check_clean(const scratch& s, const std::string& tool, std::vector<std::string> args,
                  const std::vector<fs::path>& files) {
   args.insert(args.begin(), tool);
