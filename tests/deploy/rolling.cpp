@@ -313,8 +313,19 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
   CAF_CHECK_EQUAL(holders, std::vector<std::string>{"amsterdam"});
   auto records = read_records(shared + "/records");
   CAF_CHECK_EQUAL(max_overlap(records), 1);
-  if (max_overlap(records) != 1)
+  if (max_overlap(records) != 1) {
     CAF_MESSAGE("records:\n" << read_file(shared + "/records"));
+    // Who judged whom dead, and why: every host's role, probe and link lines.
+    for (const auto& n : five) {
+      std::istringstream log{read_file(shared + "/" + n + ".log/montana-actors.log")};
+      std::string lines;
+      for (std::string line; std::getline(log, line);)
+        if (contains(line, "] duty ") || contains(line, "] probe ") || contains(line, "] peer ") ||
+            contains(line, "] node up ") || contains(line, "] node stopped"))
+          lines += line + "\n";
+      CAF_MESSAGE(n << "'s roles, verdicts and links:\n" << lines);
+    }
+  }
   size_t starts = 0;
   for (const auto& r : records)
     starts += r.what == "start" ? 1 : 0;
