@@ -190,6 +190,8 @@ struct probe_state {
   co::task run(co::scope& coros) {
     for (;;) {
       bool ok = false;
+      // No answer over a link that is still up: suspect at most (see verdict_tracker).
+      bool unanswered = false;
       auto t = params.settings.timeout;
       auto began = self->clock().now();
       if (params.settings.checks == check_mode::host) {
@@ -209,10 +211,13 @@ struct probe_state {
         auto question = ping{params.self, id};
         auto answer = co_await co::request<pong>(coros, gateway, t, question);
         ok = answer && answer->node == params.peer.name && answer->seq == id;
+        // Only a timeout over a link still up after the wait; any other error (the receiver
+        // is gone) or a link lost meanwhile is an ordinary failure.
+        unanswered = !answer && answer.error() == caf::sec::request_timeout && gateway;
         if (ok)
           reason = "service answers";
         else if (!answer)
-          reason = "ping: " + to_string(answer.error());
+          reason = "ping: " + to_string(answer.error()) + (unanswered ? " (still linked)" : "");
         else
           reason = "ping answered by " + answer->node;
       }
@@ -222,7 +227,7 @@ struct probe_state {
       // higher node of a pair dials): it is not judged dead within the grace.
       auto in_grace = tracker.value() == verdict::unknown &&
                       self->clock().now() < started + params.unknown_grace;
-      if (!(in_grace && !ok) && tracker.observe(ok))
+      if (!(in_grace && !ok) && (unanswered ? tracker.observe_unanswered() : tracker.observe(ok)))
         publish();
       note_round(ok, began);
       auto v = tracker.value();

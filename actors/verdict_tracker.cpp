@@ -25,6 +25,16 @@ bool verdict_tracker::observe(bool ok) {
   return value_ != before;
 }
 
+bool verdict_tracker::observe_unanswered() {
+  auto before = value_;
+  successes_ = 0;
+  if (failures_ < fall_ - 1)
+    ++failures_;
+  if (value_ == verdict::alive)
+    value_ = verdict::suspect;
+  return value_ != before;
+}
+
 bool verdict_tracker::force_alive() {
   auto before = value_;
   value_ = verdict::alive;

@@ -13,13 +13,21 @@ namespace montana {
 ///   suspect --ok--> alive
 ///   dead --ok x rise--> alive   (a failure in between restarts the count)
 ///
-/// Only `dead` lets a lower node take a duty, so `suspect` absorbs single lost checks.
+/// Only `dead` lets a lower node take a duty, so `suspect` absorbs single lost checks. A check
+/// left unanswered over a link that is still up (observe_unanswered) counts at most up to
+/// fall-1: it makes a peer suspect, never dead, and the first failure after the link is lost
+/// completes the count.
 class verdict_tracker {
 public:
   verdict_tracker(int rise, int fall);
 
   /// Feeds one check outcome; returns true when the verdict changed.
   bool observe(bool ok);
+
+  /// A failed check whose peer is still linked: the peer, or this node itself, may only be
+  /// slow (a stalled middleman delays every ping at once). Returns true when the verdict
+  /// changed; it never becomes dead this way.
+  bool observe_unanswered();
 
   /// Direct evidence of life (e.g. the peer sent us a claim): alive at once.
   bool force_alive();

@@ -35,6 +35,33 @@ CAF_TEST(one lost check makes an alive peer suspect not dead) {
   CAF_CHECK(t.value() == verdict::dead);
 }
 
+CAF_TEST(unanswered checks make a peer suspect and never dead) {
+  verdict_tracker t{2, 3};
+  t.observe(true);
+  CAF_CHECK(t.observe_unanswered());
+  CAF_CHECK(t.value() == verdict::suspect);
+  for (int i = 0; i < 10; ++i)
+    CAF_CHECK(!t.observe_unanswered());
+  CAF_CHECK(t.value() == verdict::suspect);
+  CAF_CHECK_EQUAL(t.failures(), 2);
+  // The first failure without the link completes the count.
+  CAF_CHECK(t.observe(false));
+  CAF_CHECK(t.value() == verdict::dead);
+  // A dead peer stays dead, with its count, and still needs rise successes.
+  CAF_CHECK(!t.observe_unanswered());
+  CAF_CHECK(t.value() == verdict::dead);
+  CAF_CHECK_EQUAL(t.failures(), 3);
+}
+
+CAF_TEST(unanswered checks leave an unknown peer unknown) {
+  verdict_tracker t{2, 1};
+  for (int i = 0; i < 5; ++i)
+    CAF_CHECK(!t.observe_unanswered());
+  CAF_CHECK(t.value() == verdict::unknown);
+  CAF_CHECK(t.observe(false));
+  CAF_CHECK(t.value() == verdict::dead);
+}
+
 CAF_TEST(a dead peer needs rise consecutive successes) {
   verdict_tracker t{3, 1};
   t.observe(false);
