@@ -8,7 +8,6 @@
 #include "runtime/registry.hpp"
 #include "runtime/shell.hpp"
 #include "runtime/systemd.hpp"
-#include "runtime/tls.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -135,13 +134,6 @@ int identity_register(const std::optional<std::string>& config_path,
 } // namespace
 
 int run_cli(int argc, char** argv) {
-  try {
-    // First thing: OpenSSL reads its configuration once, at its first use.
-    enforce_tls13();
-  } catch (const std::exception& e) {
-    std::cerr << "montana-actors: " << e.what() << "\n";
-    return exit_failure;
-  }
   CLI::App app{"montana-actors: keeps one duty process running on the first live node of a "
                "chain"};
   app.set_version_flag("--version", std::string{"montana-actors "} + MONTANA_VERSION);
@@ -165,13 +157,12 @@ int run_cli(int argc, char** argv) {
   shell->add_option("--config", shell_opts.config_path,
                     "cluster configuration (TOML); default: /etc/montana/montana.toml if present, "
                     "else embedded");
-  auto shell_node = shell->add_option("--node", shell_opts.node,
-                                      "connect to this node; default: env MONTANA_NODE_NAME");
-  shell->add_option("--connect", shell_opts.connect, "connect to HOST[:PORT] instead")
+  auto shell_node =
+      shell->add_option("--node", shell_opts.node,
+                        "the node on this host, whose [shell] socket to use; default: env "
+                        "MONTANA_NODE_NAME");
+  shell->add_option("--socket", shell_opts.socket, "connect to this shell socket instead")
       ->excludes(shell_node);
-  shell->add_option("--identity", shell_opts.identity,
-                    "the operator's key NAME.key (NAME.crt next to it); default: env "
-                    "MONTANA_OPERATOR_IDENTITY");
   shell->add_flag("--json", shell_opts.json, "machine-readable output");
   // Everything from the first word on is the command, flags included (`log -f`).
   shell->prefix_command();

@@ -461,6 +461,10 @@ identity_info inspect_certificate(const std::string& cert_path) {
   return info_of(*load_certificate(cert_path), cert_path);
 }
 
+identity_info describe_certificate(X509& cert, const std::string& origin) {
+  return info_of(cert, origin);
+}
+
 namespace {
 
 /// The checks of check_identity_files and check_operator_files; no expected name for an operator.

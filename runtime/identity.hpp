@@ -14,6 +14,7 @@
 #include <string_view>
 
 struct evp_pkey_st; // OpenSSL's EVP_PKEY
+struct x509_st;     // OpenSSL's X509
 
 namespace montana {
 
@@ -81,6 +82,10 @@ identity_info create_identity(const std::string& name, const std::string& out_di
 /// Reads a PEM certificate of this format. Throws identity_error when the file is missing,
 /// unreadable, not a PEM certificate, not Ed25519, or its CN is not <name>.montana.network.
 identity_info inspect_certificate(const std::string& cert_path);
+
+/// The same for a certificate in memory (a peer's, from a TLS handshake); `origin` names it in
+/// errors.
+identity_info describe_certificate(x509_st& cert, const std::string& origin);
 
 /// Everything a node checks before CAF builds its TLS contexts (CAF only notices a bad file on
 /// the first connection, then hangs): both files readable PEM, the key Ed25519, unencrypted and
