@@ -36,6 +36,7 @@ struct console_state {
   ~console_state() {
     if (log_follow && params.log)
       params.log->unfollow(*log_follow);
+    spdlog::info("[{}] operator {}: shell disconnected", params.self, params.operator_name);
   }
 
   console_state(const console_state&) = delete;
@@ -195,12 +196,11 @@ caf::actor spawn_console(caf::actor_system& sys, console_params params) {
         st.params = std::move(p);
         drop_unexpected(self, st.tag(), st.counters);
         spdlog::info("[{}] operator {}: shell connected", st.params.self, st.params.operator_name);
-        self->attach_functor([node = st.params.self, who = st.params.operator_name] {
-          spdlog::info("[{}] operator {}: shell disconnected", node, who);
-        });
         return counted(
             st.counters, [self](const shell_request& x) { self->state.serve(x); },
             [self](inspect_atom) { return self->state.info(); },
+            // The shell went away.
+            [self](stop_atom) { self->quit(); },
             [self](const node_event& x) {
               if (self->state.watching_events)
                 self->state.write(json{{"event", to_json(x)}});

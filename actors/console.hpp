@@ -47,8 +47,8 @@ struct console_params {
   log_feed_ptr log;
 };
 
-/// Spawns a console; it takes shell_request, node_event and log_line (while watching) and
-/// inspect_atom.
+/// Spawns a console; it takes shell_request, node_event and log_line (while watching),
+/// inspect_atom, and stop_atom when the shell is gone (it then ends normally).
 caf::actor spawn_console(caf::actor_system& sys, console_params params);
 
 } // namespace montana

@@ -1,5 +1,6 @@
 #include "runtime/channel.hpp"
 
+#include "runtime/io_thread.hpp"
 #include "runtime/tls.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -438,6 +439,7 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
         co_await pause.async_wait(on_error(ec));
         continue;
       }
+      close_on_exec(c->stream.lowest_layer().native_handle());
       error_code ignored;
       auto remote = c->stream.lowest_layer().remote_endpoint(ignored);
       auto host = remote.address().to_string();
@@ -478,6 +480,7 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
       error_code ignored;
       socket.close(ignored);
       socket.open(entry.endpoint().protocol(), ec);
+      close_on_exec(socket.native_handle());
       if (!ec && !parse && !source.is_unspecified() &&
           source.is_v6() == entry.endpoint().address().is_v6())
         socket.bind(tcp::endpoint{source, 0}, ec);
@@ -570,6 +573,7 @@ tls_channel::tls_channel(asio::io_context& io, channel_params params)
   tcp::endpoint endpoint{address, me.port};
   auto& acceptor = core_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
+  close_on_exec(acceptor.native_handle());
   if (!ec)
     acceptor.set_option(tcp::acceptor::reuse_address{true}, ec);
   if (!ec)

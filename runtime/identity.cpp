@@ -1,5 +1,7 @@
 #include "runtime/identity.hpp"
 
+#include "messages/wire.hpp"
+
 #include "runtime/net_check.hpp"
 
 #include <openssl/bn.h>
@@ -62,16 +64,6 @@ public:
   std::string text;
 };
 
-/// `text` with control characters replaced, so that a crafted certificate field cannot break
-/// a one-line error message or a terminal.
-std::string printable(std::string_view text) {
-  std::string out{text};
-  for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-      c = '?';
-  return out;
-}
-
 /// errno as a short lower-case phrase: "no such file or directory".
 std::string describe_errno(int err) {
   auto text = std::generic_category().message(err);
@@ -104,33 +96,9 @@ bool is_node_name(std::string_view name) {
   });
 }
 
-/// Reads a small regular file whole; `what` names its role in errors ("private key").
+/// Reads a PEM file whole; `what` names its role in errors ("private key").
 void read_pem_file(const std::string& path, const char* what, std::string& text, mode_t& mode) {
-  unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (!fd)
-    fail(path, std::string{"cannot read the "} + what + ": " + describe_errno(errno));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0)
-    fail(path, std::string{"cannot read the "} + what + ": " + describe_errno(errno));
-  if (!S_ISREG(st.st_mode))
-    fail(path, std::string{"the "} + what + " is not a regular file");
-  if (st.st_size > max_pem_size)
-    fail(path,
-         std::string{"too large for a "} + what + " (" + std::to_string(st.st_size) + " bytes)");
-  mode = st.st_mode;
-  text.resize(static_cast<size_t>(st.st_size));
-  size_t done = 0;
-  while (done < text.size()) {
-    auto n = ::read(fd.get(), text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      fail(path, std::string{"cannot read the "} + what + ": " + describe_errno(errno));
-    if (n == 0)
-      break;
-    done += static_cast<size_t>(n);
-  }
-  text.resize(done);
+  text = read_regular_file(path, what, max_pem_size, &mode);
   if (text.find("-----BEGIN ") == std::string::npos)
     fail(path, std::string{"not PEM: no -----BEGIN line where a "} + what + " should be");
 }
@@ -237,7 +205,7 @@ identity_info info_of(X509& cert, const std::string& path) {
     fail(path, "the certificate has no CN");
   auto name = std::string_view{*cn}.substr(0, cn->size() - std::min(cn->size(), domain.size()));
   if (!cn->ends_with(domain) || !is_node_name(name))
-    fail(path, "CN '" + printable(*cn) + "' is not <node name>" + std::string{domain});
+    fail(path, "CN '" + wire::printable(*cn) + "' is not <node name>" + std::string{domain});
   info.name = name;
   info.uid = only_entry(subject, NID_userId, "UID", path).value_or("");
   // Without the extension every usage is allowed, which makes a node's certificate.
@@ -418,7 +386,7 @@ void write_file_atomically(const std::string& path, std::string_view text, unsig
 identity_info create_identity(const std::string& name, const std::string& out_dir, int days,
                               bool is_operator) {
   if (!is_node_name(name))
-    throw identity_error{"'" + printable(name) +
+    throw identity_error{"'" + wire::printable(name) +
                          "' is not a node name: 1 to 63 characters of a-z, 0-9 and '-'"};
   auto dir = std::filesystem::path{out_dir};
   identity_files files{(dir / (name + ".key")).string(), (dir / (name + ".crt")).string()};
@@ -457,6 +425,39 @@ identity_info create_identity(const std::string& name, const std::string& out_di
   return info;
 }
 
+std::string read_regular_file(const std::string& path, const std::string& what, size_t max_size,
+                              mode_t* mode) {
+  // Non-blocking open: a FIFO in the key's place must not hang the start-up.
+  unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)};
+  if (!fd)
+    fail(path, "cannot read the " + what + ": " + describe_errno(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    fail(path, "cannot read the " + what + ": " + describe_errno(errno));
+  if (S_ISDIR(st.st_mode))
+    fail(path, "the " + what + " is a directory, not a file");
+  if (!S_ISREG(st.st_mode))
+    fail(path, "the " + what + " is not a regular file");
+  if (static_cast<size_t>(st.st_size) > max_size)
+    fail(path, "too large for a " + what + " (" + std::to_string(st.st_size) + " bytes)");
+  if (mode != nullptr)
+    *mode = st.st_mode;
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    auto n = ::read(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      fail(path, "cannot read the " + what + ": " + describe_errno(errno));
+    if (n == 0)
+      break;
+    done += static_cast<size_t>(n);
+  }
+  text.resize(done);
+  return text;
+}
+
 identity_info inspect_certificate(const std::string& cert_path) {
   return info_of(*load_certificate(cert_path), cert_path);
 }
@@ -475,7 +476,7 @@ identity_info check_files(const std::string& key_path, const std::string& cert_p
   if (to_hex(raw_public_key(*key)) != info.public_key)
     fail(key_path, "does not belong to " + cert_path + " (its public key differs)");
   if (info.uid != info.address)
-    fail(cert_path, "UID '" + printable(info.uid) + "' does not match the address of its key (" +
+    fail(cert_path, "UID '" + wire::printable(info.uid) + "' does not match the address of its key (" +
                         info.address + ")");
   if (info.is_operator && !is_operator)
     fail(cert_path, "is an operator's certificate (TLS client only); a node needs its own");
@@ -516,7 +517,7 @@ std::string describe_identity(const identity_info& info) {
   text += "address: " + info.address + "\n";
   text += info.uid == info.address
               ? "uid: matches the address\n"
-              : "uid: '" + printable(info.uid) + "' DOES NOT MATCH the address of the key\n";
+              : "uid: '" + wire::printable(info.uid) + "' DOES NOT MATCH the address of the key\n";
   text += "public key: " + info.public_key + "\n";
   text += "fingerprint: SHA256 " + info.fingerprint + "\n";
   text += "not before: " + utc(info.not_before) + "\n";

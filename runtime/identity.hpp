@@ -66,6 +66,12 @@ std::string to_hex(std::string_view bytes);
 /// The bytes of lower- or upper-case hex `text`; nullopt for anything else (odd length too).
 std::optional<std::string> from_hex(std::string_view text);
 
+/// The whole of the regular file `path` (a FIFO, a device or a directory is refused at once, never
+/// waited on), at most `max_size` bytes; `what` names its role in errors ("private key"), and
+/// `mode`, when given, receives its mode. Throws identity_error with one line naming the file.
+std::string read_regular_file(const std::string& path, const std::string& what, size_t max_size,
+                              unsigned* mode = nullptr);
+
 /// Writes `text` to `path` through a temporary file in the same directory and a rename, so
 /// readers (and a crash) see the old or the new file, never part of one; `mode` applies from the
 /// start. With `replace` false an existing `path` stays and is an error. Throws identity_error.

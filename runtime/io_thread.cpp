@@ -2,9 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 
 namespace montana {
+
+void close_on_exec(int fd) {
+  if (fd >= 0)
+    ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC);
+}
 
 io_thread::io_thread(const std::string& name)
     : work_(boost::asio::make_work_guard(io_)), thread_([this, name] {

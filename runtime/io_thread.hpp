@@ -10,6 +10,10 @@
 
 namespace montana {
 
+/// Marks `fd` close-on-exec. Asio opens and accepts sockets without it, and a duty process (or
+/// any child) would otherwise keep the node's listening sockets and links open.
+void close_on_exec(int fd);
+
 class io_thread {
 public:
   /// Starts the thread; `name` is its name in `top -H` (at most 15 characters).

@@ -1,5 +1,6 @@
 #include "runtime/registry.hpp"
 
+#include "messages/wire.hpp"
 #include "runtime/config.hpp"
 
 #include <algorithm>
@@ -23,12 +24,13 @@ std::string type_name_of(const json& value) {
   return value.type_name();
 }
 
-/// Throws `message` as one line: names and values from the file may hold control characters.
-[[noreturn]] void fail(std::string message) {
-  for (auto& c : message)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-      c = '?';
-  throw registry_error{message};
+/// Far more than five nodes' entries; a larger file is the wrong file.
+constexpr size_t max_registry_size = 16 << 20;
+
+/// Throws `message` as one printable line: names and values from the file may hold control
+/// characters or bytes that are not UTF-8.
+[[noreturn]] void fail(const std::string& message) {
+  throw registry_error{wire::printable(message, 1000)};
 }
 
 /// "entry mt…" or, once the name is known, "entry mt… (amsterdam)".
@@ -130,15 +132,13 @@ std::string iso_now() {
 } // namespace
 
 registry registry::load(const std::string& path) {
-  std::ifstream in{path};
-  if (!in) {
-    std::string reason = std::strerror(errno);
-    reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
-    fail(path + ": cannot read the node registry: " + reason);
+  std::string text;
+  try {
+    text = read_regular_file(path, "node registry", max_registry_size);
+  } catch (const identity_error& e) {
+    fail(e.what());
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path);
+  return parse(text, path);
 }
 
 registry registry::parse(std::string_view text, const std::string& origin) {

@@ -3,6 +3,7 @@
 #include "actors/console.hpp"
 #include "messages/status_json.hpp"
 #include "runtime/io_bridge.hpp"
+#include "runtime/io_thread.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -152,7 +153,8 @@ struct shell_endpoint::core : std::enable_shared_from_this<core> {
       if (!line.empty())
         caf::anon_send(*console, shell_request{std::move(line)});
     }
-    caf::anon_send_exit(*console, caf::exit_reason::user_shutdown);
+    // A normal end: the console is linked to the inspector, which an error exit would take along.
+    caf::anon_send(*console, stop_atom::value);
     shells.erase(c);
     c->shut();
   }
@@ -171,6 +173,7 @@ struct shell_endpoint::core : std::enable_shared_from_this<core> {
         co_await pause.async_wait(on_error(ec));
         continue;
       }
+      close_on_exec(c->socket.native_handle());
       if (shells.size() >= shell_limits::max_shells) {
         if (params.refused)
           ++*params.refused;
@@ -217,6 +220,7 @@ shell_endpoint::shell_endpoint(asio::io_context& io, caf::actor_system& sys,
   }
   auto& acceptor = core_->acceptor;
   acceptor.open(unix_socket{}, ec);
+  close_on_exec(acceptor.native_handle());
   if (!ec)
     acceptor.bind(unix_socket::endpoint{path}, ec);
   if (!ec && ::chmod(path.c_str(), 0660) != 0)

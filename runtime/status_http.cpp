@@ -2,13 +2,13 @@
 
 #include "messages/status_json.hpp"
 #include "runtime/io_bridge.hpp"
+#include "runtime/io_thread.hpp"
 #include "runtime/metrics.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
@@ -66,6 +66,8 @@ struct status_http::core : std::enable_shared_from_this<core> {
   asio::awaitable<http::response<http::string_body>>
   answer(const http::request<http::empty_body>& req) {
     auto head = req.method() == http::verb::head;
+    if (req.version() != 10 && req.version() != 11)
+      co_return refusal(http::status::http_version_not_supported, "HTTP/1.0 or HTTP/1.1 only");
     if (req.method() != http::verb::get && !head)
       co_return refusal(http::status::method_not_allowed, "only GET and HEAD");
     auto target = std::string{req.target()};
@@ -90,17 +92,26 @@ struct status_http::core : std::enable_shared_from_this<core> {
 
   asio::awaitable<void> serve(tcp::socket socket) {
     auto self = shared_from_this();
-    beast::tcp_stream stream{std::move(socket)};
-    // One deadline for the whole exchange: a slow client gets 408, never a thread or a loop.
-    stream.expires_after(status_http_limits::request_timeout);
+    // One deadline for the request: a slow client gets 408, never a thread or a loop. The timer
+    // cancels the read (and leaves the socket open for the answer).
+    asio::steady_timer deadline{io, status_http_limits::request_timeout};
+    bool late = false;
+    deadline.async_wait([&socket, &late](const error_code& ec) {
+      if (!ec) {
+        late = true;
+        error_code ignored;
+        socket.cancel(ignored);
+      }
+    });
     beast::flat_buffer buffer{status_http_limits::max_head};
     http::request_parser<http::empty_body> parser;
     parser.header_limit(status_http_limits::max_head);
     parser.body_limit(0);
     error_code ec;
-    co_await http::async_read(stream, buffer, parser, on_error(ec));
+    co_await http::async_read(socket, buffer, parser, on_error(ec));
+    deadline.cancel();
     http::response<http::string_body> out;
-    if (ec == beast::error::timeout)
+    if (late)
       out = refusal(http::status::request_timeout,
                     "no complete request within " +
                         std::to_string(status_http_limits::request_timeout.count()) + " s");
@@ -110,15 +121,25 @@ struct status_http::core : std::enable_shared_from_this<core> {
                         " bytes");
     else if (ec == http::error::body_limit)
       out = refusal(http::status::payload_too_large, "a request body is not expected");
+    else if (ec == http::error::bad_version)
+      out = refusal(http::status::http_version_not_supported, "HTTP/1.0 or HTTP/1.1 only");
     else if (ec == http::error::end_of_stream || ec == asio::error::eof)
       co_return; // left without a request
     else if (ec)
       out = refusal(http::status::bad_request, "bad request: " + ec.message());
     else
       out = co_await answer(parser.get());
-    stream.expires_after(status_http_limits::request_timeout);
-    co_await http::async_write(stream, out, on_error(ec));
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    // The answer gets its own bound: a client that does not read is dropped.
+    asio::steady_timer write_deadline{io, status_http_limits::request_timeout};
+    write_deadline.async_wait([&socket](const error_code& e) {
+      if (!e) {
+        error_code ignored;
+        socket.close(ignored);
+      }
+    });
+    co_await http::async_write(socket, out, on_error(ec));
+    write_deadline.cancel();
+    socket.shutdown(tcp::socket::shutdown_send, ec);
   }
 
   asio::awaitable<void> accept_loop() {
@@ -134,6 +155,7 @@ struct status_http::core : std::enable_shared_from_this<core> {
         co_await pause.async_wait(on_error(ec));
         continue;
       }
+      close_on_exec(socket.native_handle());
       if (connections >= status_http_limits::max_connections) {
         auto busy = refusal(http::status::service_unavailable, "too many connections");
         co_await http::async_write(socket, busy, on_error(ec));
@@ -158,6 +180,7 @@ status_http::status_http(asio::io_context& io, caf::actor_system& sys, status_ht
   tcp::endpoint endpoint{address, p.port};
   auto& acceptor = core_->acceptor;
   acceptor.open(endpoint.protocol(), ec);
+  close_on_exec(acceptor.native_handle());
   if (!ec)
     acceptor.set_option(tcp::acceptor::reuse_address{true}, ec);
   if (!ec)

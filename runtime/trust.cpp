@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace montana {
 
@@ -27,11 +25,9 @@ std::string stamp_of(const std::string& path) {
   return std::to_string(when.time_since_epoch().count()) + "/" + std::to_string(size);
 }
 
+/// A PEM file checked before (check_identity_files); far larger ones are refused there.
 std::string text_of(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return read_regular_file(path, "PEM file", 1 << 20);
 }
 
 /// Warns 30 days before a certificate expires.

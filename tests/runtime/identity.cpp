@@ -327,8 +327,15 @@ CAF_TEST(check_identity_files names the file that is missing or wrong in one lin
   missing = path("nowhere.crt");
   CAF_CHECK(contains(error_of(check(a.files.key_path, missing, "amsterdam"), missing),
                      "cannot read the certificate: no such file or directory"));
-  CAF_CHECK(
-      contains(error_of(check(dir, a.files.cert_path, "amsterdam"), dir), "not a regular file"));
+  CAF_CHECK(contains(error_of(check(dir, a.files.cert_path, "amsterdam"), dir),
+                     "the private key is a directory, not a file"));
+  // A FIFO in the key's place used to block the start-up in open() until someone wrote to it.
+  auto fifo = path("fifo.key");
+  CAF_REQUIRE_EQUAL(::mkfifo(fifo.c_str(), 0600), 0);
+  auto asked = std::chrono::steady_clock::now();
+  CAF_CHECK(contains(error_of(check(fifo, a.files.cert_path, "amsterdam"), fifo),
+                     "the private key is not a regular file"));
+  CAF_CHECK_LESS(std::chrono::steady_clock::now() - asked, std::chrono::seconds{5});
 
   auto text = path("text.crt");
   write_file(text, "hello\n");

@@ -296,8 +296,8 @@ CAF_TEST(invalid JSON and wrong shapes are one - line errors naming the file and
                   where + "\"alias\" is amsterdam.example.org, expected amsterdam.montana.network");
   CAF_CHECK_EQUAL(broken(amsterdam, [](json& e) { e["node_name"] = "evil\nname"; }),
                   "nodes.json: entry " + amsterdam +
-                      " (evil?name): \"alias\" is amsterdam.montana.network, expected "
-                      "evil?name.montana.network");
+                      " (evil\\x0aname): \"alias\" is amsterdam.montana.network, expected "
+                      "evil\\x0aname.montana.network");
   CAF_CHECK_EQUAL(broken(moscow,
                          [](json& e) {
                            e["node_name"] = "amsterdam";
@@ -305,6 +305,19 @@ CAF_TEST(invalid JSON and wrong shapes are one - line errors naming the file and
                          }),
                   "nodes.json: node 'amsterdam' is registered twice: " + amsterdam + " and " +
                       moscow);
+}
+
+CAF_TEST(a registry that is no file or holds bytes that are not text is one printable line) {
+  auto is_dir = error_of([&] { registry::load(dir); });
+  CAF_CHECK(contains(is_dir, dir + ": the node registry is a directory, not a file"));
+  auto fifo = path("fifo.json");
+  CAF_REQUIRE_EQUAL(::mkfifo(fifo.c_str(), 0600), 0);
+  CAF_CHECK(contains(error_of([&] { registry::load(fifo); }), "not a regular file"));
+  // Raw bytes that are not UTF-8 never reach a log line as they are.
+  auto raw = error_of([] { registry::parse("{\"mt\xff\xfe\x1b[31m\": 1}", "nodes.json"); });
+  CAF_CHECK(contains(raw, "nodes.json: invalid JSON"));
+  for (auto c : raw)
+    CAF_CHECK(static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f);
 }
 
 CAF_TEST(upsert validates the entry and refuses an address registered under another name) {
