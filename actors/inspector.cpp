@@ -105,9 +105,8 @@ struct inspector_state {
     out.started_us = started_us;
     out.now_us = unix_us();
     if (auto peer = first("peer")) {
-      auto links =
-          co_await co::request<std::vector<link_status>>(coros, peer, local_timeout,
-                                                         status_atom::value);
+      auto links = co_await co::request<std::vector<link_status>>(coros, peer, local_timeout,
+                                                                  status_atom::value);
       if (links)
         out.links = std::move(*links);
     }

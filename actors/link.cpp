@@ -100,6 +100,8 @@ caf::actor spawn_link(caf::actor_system& sys, link_params params) {
             [self](const stepped_down& x) { self->state.send(x); },
             [self](const resumed& x) { self->state.send(x); },
             [self](const inbound& x) { self->state.on_answer(x); },
+            // The link is gone: a normal end (the peer is linked to this actor).
+            [self](stop_atom) { self->quit(); },
             [self](inspect_atom) { return self->state.info(); });
       },
       std::move(params));

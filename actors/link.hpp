@@ -20,7 +20,7 @@ struct link_params {
 };
 
 /// Spawns a link actor. Besides the messages above it takes, from the peer actor, the `inbound`
-/// frames that answer its requests (`re` set).
+/// frames that answer its requests (`re` set), and stop_atom when the link is gone.
 caf::actor spawn_link(caf::actor_system& sys, link_params params);
 
 /// Requests waiting for an answer, per link; past this the oldest fails.

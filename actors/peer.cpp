@@ -82,8 +82,10 @@ struct peer_state {
     // The channel keeps one link per node and closes the old one first; a stale entry here
     // would only mean its link_closed is still on the way.
     remove_link(x.node, "replaced by a new connection");
-    auto actor = spawn_link(self->system(), link_params{params.self, x.node, x.link,
-                                                        params.channel});
+    auto actor =
+        spawn_link(self->system(), link_params{params.self, x.node, x.link, params.channel});
+    // Linked: the link actors end with the peer (node stop); a link that closes ends normally.
+    self->link_to(actor);
     links[x.node] = live_link{x.link, actor};
     auto& record = records[x.node];
     record.since_us = unix_us();
@@ -111,7 +113,7 @@ struct peer_state {
     auto i = links.find(node);
     if (i == links.end())
       return;
-    caf::anon_send_exit(i->second.actor, caf::exit_reason::user_shutdown);
+    self->send(i->second.actor, stop_atom::value);
     links.erase(i);
     auto& record = records[node];
     record.since_us = unix_us();
@@ -161,8 +163,7 @@ struct peer_state {
               channel->send(link, wire::frame{wire::status{std::move(s)}, 0, id});
             },
             [this, channel, link, id](caf::error& err) {
-              channel->send(link,
-                            wire::frame{wire::failure{self->system().render(err)}, 0, id});
+              channel->send(link, wire::frame{wire::failure{self->system().render(err)}, 0, id});
             });
   }
 

@@ -593,8 +593,7 @@ typename Inspector::result_type inspect(Inspector& f, link_up& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_opened& x) {
-  return f(caf::meta::type_name("link_opened"), x.node, x.link, x.incarnation, x.version,
-           x.dialed);
+  return f(caf::meta::type_name("link_opened"), x.node, x.link, x.incarnation, x.version, x.dialed);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_closed& x) {

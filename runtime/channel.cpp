@@ -70,8 +70,7 @@ int connection_index() {
 /// One TCP connection, from accept or the start of a dial until it is closed.
 struct connection {
   connection(asio::io_context& io, std::shared_ptr<asio::ssl::context> context)
-      : ctx(std::move(context)), stream(io, *ctx), resolver(io), deadline(io), wake(io),
-        beat(io) {}
+      : ctx(std::move(context)), stream(io, *ctx), resolver(io), deadline(io), wake(io), beat(io) {}
 
   // First: the stream uses it.
   std::shared_ptr<asio::ssl::context> ctx;
@@ -195,8 +194,8 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
   /// dialing, the key of the node dialed).
   static int judge(X509_STORE_CTX* store, void* arg) {
     auto* self = static_cast<core*>(arg);
-    auto* ssl = static_cast<SSL*>(
-        X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* ssl =
+        static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
     auto* c = ssl ? static_cast<connection*>(SSL_get_ex_data(ssl, connection_index())) : nullptr;
     auto* cert = X509_STORE_CTX_get0_cert(store);
     if (c == nullptr || cert == nullptr)
@@ -298,9 +297,8 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
     if (!body)
       co_return false;
     auto got = wire::decode(*body, c->node);
-    auto* theirs = got.result == wire::outcome::ok
-                       ? std::get_if<wire::hello>(&got.value.body)
-                       : nullptr;
+    auto* theirs =
+        got.result == wire::outcome::ok ? std::get_if<wire::hello>(&got.value.body) : nullptr;
     if (theirs == nullptr) {
       c->shut("no hello: " + (got.problem.empty() ? "another frame came first" : got.problem) +
               " (an older version?)");
@@ -589,9 +587,8 @@ tls_channel::tls_channel(asio::io_context& io, channel_params params)
 tls_channel::~tls_channel() = default;
 
 void tls_channel::start(caf::actor sink) {
-  asio::post(core_->io, [core = core_, sink = std::move(sink)]() mutable {
-    core->start(std::move(sink));
-  });
+  asio::post(core_->io,
+             [core = core_, sink = std::move(sink)]() mutable { core->start(std::move(sink)); });
 }
 
 void tls_channel::stop() {

@@ -101,8 +101,8 @@ int check_config(const std::string& path, bool list) {
   return exit_ok;
 }
 
-int identity_new(const std::string& name, const std::string& out, int days, bool is_operator) {
-  auto info = create_identity(name, out, days, is_operator);
+int identity_new(const std::string& name, const std::string& out, int days) {
+  auto info = create_identity(name, out, days);
   std::cout << info.address << "\n";
   std::cerr << "wrote " << info.files.key_path << " (mode 0600) and " << info.files.cert_path
             << "\n";
@@ -182,7 +182,6 @@ int run_cli(int argc, char** argv) {
   std::string new_name;
   std::string new_out = ".";
   int new_days = default_certificate_days;
-  bool new_operator = false;
   auto id_new =
       identity->add_subcommand("new", "create NAME.key (0600) and NAME.crt, print the address");
   id_new->add_option("name", new_name, "node name (a-z, 0-9, '-')")->required();
@@ -190,8 +189,6 @@ int run_cli(int argc, char** argv) {
   id_new->add_option("--days", new_days, "certificate validity in days")
       ->capture_default_str()
       ->check(CLI::Range(1, 36500));
-  id_new->add_flag("--operator", new_operator,
-                   "an operator of the introspection shell: TLS client only, no node");
 
   std::string show_path;
   auto id_show = identity->add_subcommand("show", "print name, address, fingerprint and expiry");
@@ -236,7 +233,7 @@ int run_cli(int argc, char** argv) {
       return run_demo(demo_config(demo_port, demo_fast), std::cin, std::cout);
     }
     if (*id_new)
-      return identity_new(new_name, new_out, new_days, new_operator);
+      return identity_new(new_name, new_out, new_days);
     if (*id_show)
       return identity_show(show_path);
     if (*id_register)

@@ -368,8 +368,7 @@ void reader::read_state(const toml::node& value, const std::string& key,
 
 void reader::read_shell(const toml::node& value, const std::string& key,
                         shell_settings& shell) const {
-  read_fields(value, key,
-              {{"socket", [&](auto& v, auto& k) { shell.socket = read_text(v, k); }}});
+  read_fields(value, key, {{"socket", [&](auto& v, auto& k) { shell.socket = read_text(v, k); }}});
 }
 
 void reader::read_status(const toml::node& value, const std::string& key,
@@ -521,22 +520,21 @@ void reader::read_probe(const toml::node& value, const std::string& key,
 
 void reader::read_channel(const toml::node& value, const std::string& key,
                           channel_settings& channel) const {
-  read_fields(value, key,
-              {
-                  {"heartbeat_interval", into(channel.heartbeat_interval, zero::refused)},
-                  {"connection_timeout", into(channel.connection_timeout, zero::refused)},
-                  {"handshake_timeout", into(channel.handshake_timeout, zero::refused)},
-                  {"reconnect_min", into(channel.reconnect_min, zero::refused)},
-                  {"reconnect_max", into(channel.reconnect_max, zero::refused)},
-                  {"max_handshakes",
-                   [&](auto& v, auto& k) {
-                     channel.max_handshakes = read_int(v, k, 1, max_handshakes);
-                   }},
-                  {"max_handshakes_per_host",
-                   [&](auto& v, auto& k) {
-                     channel.max_handshakes_per_host = read_int(v, k, 1, max_handshakes);
-                   }},
-              });
+  read_fields(
+      value, key,
+      {
+          {"heartbeat_interval", into(channel.heartbeat_interval, zero::refused)},
+          {"connection_timeout", into(channel.connection_timeout, zero::refused)},
+          {"handshake_timeout", into(channel.handshake_timeout, zero::refused)},
+          {"reconnect_min", into(channel.reconnect_min, zero::refused)},
+          {"reconnect_max", into(channel.reconnect_max, zero::refused)},
+          {"max_handshakes",
+           [&](auto& v, auto& k) { channel.max_handshakes = read_int(v, k, 1, max_handshakes); }},
+          {"max_handshakes_per_host",
+           [&](auto& v, auto& k) {
+             channel.max_handshakes_per_host = read_int(v, k, 1, max_handshakes);
+           }},
+      });
   // A timeout within one heartbeat would drop healthy links.
   check_order(value, key, "heartbeat_interval", channel.heartbeat_interval, "connection_timeout",
               channel.connection_timeout, true);
@@ -795,7 +793,8 @@ std::string config_text(const config& cfg) {
       t += " }\n";
     }
   }
-  t += "\n[tls]\nkey = " + quoted(cfg.tls.key) + "\ncertificates = " + quoted(cfg.tls.certificates) +
+  t += "\n[tls]\nkey = " + quoted(cfg.tls.key) +
+       "\ncertificates = " + quoted(cfg.tls.certificates) +
        "\nregistry = " + quoted(cfg.tls.registry) + "\n";
   if (!cfg.breath.repo.empty()) {
     const auto& b = cfg.breath;

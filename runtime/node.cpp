@@ -151,11 +151,10 @@ void node::start_parts() {
   io_ = std::make_unique<io_thread>("montana-io");
   auto incarnation = random_incarnation();
   channel_ = std::make_shared<tls_channel>(
-      io_->context(),
-      channel_params{name_, cfg_.nodes, cfg_.channel, identities_, incarnation});
+      io_->context(), channel_params{name_, cfg_.nodes, cfg_.channel, identities_, incarnation});
   // Rotated certificates and registry changes apply to the next handshakes without restart.
-  refresher_ = std::make_unique<refresher>([t = identities_] { t->refresh(); },
-                                           opts_.identity_refresh);
+  refresher_ =
+      std::make_unique<refresher>([t = identities_] { t->refresh(); }, opts_.identity_refresh);
   sys_cfg_ = make_system_config(opts_);
   system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
   attach_log_ring();

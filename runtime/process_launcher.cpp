@@ -21,11 +21,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
+#include <linux/close_range.h>
 #include <mutex>
 #include <optional>
 #include <string_view>
-#include <fcntl.h>
-#include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>

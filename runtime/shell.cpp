@@ -1,10 +1,10 @@
 #include "runtime/shell.hpp"
 
 #include "actors/introspection.hpp"
+#include "messages/status_json.hpp"
 #include "runtime/config.hpp"
 #include "runtime/shell_client.hpp"
 #include "runtime/shell_render.hpp"
-#include "messages/status_json.hpp"
 
 #include <editline/readline.h>
 
@@ -188,8 +188,7 @@ private:
       return exit_ok;
     }
     if (cmd == "status")
-      return show<node_status>(ask<node_status>(query_timeout, request("status")),
-                               render_status);
+      return show<node_status>(ask<node_status>(query_timeout, request("status")), render_status);
     if (cmd == "cluster")
       return show<std::vector<node_view>>(
           ask<std::vector<node_view>>(query_timeout, request("cluster")), render_cluster);
@@ -248,8 +247,7 @@ private:
     }
     if (cmd == "breath")
       return show<std::vector<breath_report>>(
-          ask<std::vector<breath_report>>(query_timeout, request("history")),
-          render_breaths);
+          ask<std::vector<breath_report>>(query_timeout, request("history")), render_breaths);
     if (cmd == "duty") {
       if (arg(1) == "restart")
         return act(ask<action_result>(action_timeout, action("restart", arg(2))));
@@ -274,8 +272,7 @@ private:
         else
           return usage("log: unknown argument '" + w[i] + "'");
       }
-      auto recent =
-          ask<std::vector<log_line>>(query_timeout, json{{"ask", "log"}, {"n", lines}});
+      auto recent = ask<std::vector<log_line>>(query_timeout, json{{"ask", "log"}, {"n", lines}});
       auto st = style();
       for (const auto& l : recent)
         out_ << (json_ ? to_json(l).dump() + "\n" : render_log_line(l, st));

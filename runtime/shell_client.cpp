@@ -142,8 +142,8 @@ void shell_connection::stream(bool events, bool log, std::chrono::milliseconds d
       else if (auto l = line->find("log"); l != line->end())
         on_log(l->get<log_line>());
     } catch (const nlohmann::json::exception& e) {
-      throw shell_error("node " + node_ + " streamed something this shell cannot read: " +
-                        e.what());
+      throw shell_error("node " + node_ +
+                        " streamed something this shell cannot read: " + e.what());
     }
   }
   try {

@@ -45,8 +45,8 @@ public:
     try {
       return answer.get<T>();
     } catch (const std::exception& e) {
-      throw shell_error("node " + node_ + " answered something this shell cannot read: " +
-                        e.what());
+      throw shell_error("node " + node_ +
+                        " answered something this shell cannot read: " + e.what());
     }
   }
 

@@ -204,8 +204,7 @@ shell_endpoint::shell_endpoint(asio::io_context& io, caf::actor_system& sys,
     fs::create_directories(dir, fec);
     if (fec)
       fail("cannot create its directory: " + fec.message());
-    fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec,
-                    fec);
+    fs::permissions(dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec, fec);
   }
   error_code ec;
   if (fs::is_socket(path, fec)) {

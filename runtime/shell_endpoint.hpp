@@ -45,8 +45,7 @@ public:
   /// Creates the socket (mode 0660; its directory is created with mode 0750 when missing) and
   /// serves it. A socket file left by a process that is gone is replaced; one a live process
   /// serves is an error. Throws std::runtime_error with one line naming the path.
-  shell_endpoint(boost::asio::io_context& io, caf::actor_system& sys,
-                 shell_endpoint_params params);
+  shell_endpoint(boost::asio::io_context& io, caf::actor_system& sys, shell_endpoint_params params);
   /// Removes the socket file.
   ~shell_endpoint();
 

@@ -78,16 +78,15 @@ struct status_http::core : std::enable_shared_from_this<core> {
                          head);
     if (target != "/metrics" && target != "/status")
       co_return refusal(http::status::not_found, "no such path: try /metrics or /status");
-    auto status = co_await ask_actor<node_status>(io, sys, params.inspector,
-                                                  inspector_timeout, status_atom::value);
+    auto status = co_await ask_actor<node_status>(io, sys, params.inspector, inspector_timeout,
+                                                  status_atom::value);
     if (!status)
       co_return refusal(http::status::service_unavailable,
                         "the node did not answer: " + sys.render(status.error()));
     if (target == "/metrics")
       co_return response(http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
                          render_metrics(*status), head);
-    co_return response(http::status::ok, "application/json", to_json(*status).dump(2) + "\n",
-                       head);
+    co_return response(http::status::ok, "application/json", to_json(*status).dump(2) + "\n", head);
   }
 
   asio::awaitable<void> serve(tcp::socket socket) {
@@ -117,8 +116,7 @@ struct status_http::core : std::enable_shared_from_this<core> {
                         std::to_string(status_http_limits::request_timeout.count()) + " s");
     else if (ec == http::error::header_limit || ec == http::error::buffer_overflow)
       out = refusal(http::status::request_header_fields_too_large,
-                    "request head over " + std::to_string(status_http_limits::max_head) +
-                        " bytes");
+                    "request head over " + std::to_string(status_http_limits::max_head) + " bytes");
     else if (ec == http::error::body_limit)
       out = refusal(http::status::payload_too_large, "a request body is not expected");
     else if (ec == http::error::bad_version)
@@ -162,9 +160,8 @@ struct status_http::core : std::enable_shared_from_this<core> {
         continue;
       }
       ++connections;
-      asio::co_spawn(io, serve(std::move(socket)), [self](std::exception_ptr) {
-        --self->connections;
-      });
+      asio::co_spawn(io, serve(std::move(socket)),
+                     [self](std::exception_ptr) { --self->connections; });
     }
   }
 };

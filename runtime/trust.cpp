@@ -78,8 +78,8 @@ std::string trust::identify(x509_st& cert, std::string& problem) {
       return {};
     }
     registered = entry->node_name;
-    if (entry->is_operator || info.is_operator) {
-      problem = "its certificate is an operator's, not a node's";
+    if (!info.serves) {
+      problem = "its certificate does not allow TLS server use: no node's";
       return {};
     }
     auto now = std::chrono::steady_clock::now();
@@ -91,8 +91,8 @@ std::string trust::identify(x509_st& cert, std::string& problem) {
     }
   }
   if (registered != info.name) {
-    problem = "its certificate names " + info.name + " but carries the key registered for " +
-              registered;
+    problem =
+        "its certificate names " + info.name + " but carries the key registered for " + registered;
     return {};
   }
   if (cfg_.find_node(registered) == nullptr) {

@@ -163,8 +163,7 @@ CAF_TEST(a newer link of the same node replaces the old one and the old one clos
 
 CAF_TEST(a ping is answered over its own link and a claim goes to the duty leader as its sender) {
   auto got = std::make_shared<std::vector<claim>>();
-  caf::anon_send(peer, route_atom::value, std::string{"bot"},
-                 spawned.add(sys.spawn(leader, got)));
+  caf::anon_send(peer, route_atom::value, std::string{"bot"}, spawned.add(sys.spawn(leader, got)));
   open("amsterdam", 5);
   arrive("amsterdam", 5, ping{"amsterdam", 42}, 9);
   {
@@ -186,7 +185,7 @@ CAF_TEST(a ping is answered over its own link and a claim goes to the duty leade
   CAF_CHECK_EQUAL(got->at(0).term, 3u);
 }
 
-CAF_TEST(another node's status query is answered with the inspector's status) {
+CAF_TEST(another node 's status query is answered with the inspector' s status) {
   open("moscow", 3);
   arrive("moscow", 3, status_query{"moscow"}, 11);
   std::lock_guard<std::mutex> guard{wire_side->mutex};

@@ -65,7 +65,8 @@ bool serves_over_link(node& from, const std::string& to) {
           if (x.node == to)
             link = x.gateway;
         },
-        [](const link_down&) {}, caf::after(std::chrono::milliseconds{150}) >> [&] { quiet = true; });
+        [](const link_down&) {},
+        caf::after(std::chrono::milliseconds{150}) >> [&] { quiet = true; });
   if (!link)
     return false;
   bool answered = false;
@@ -237,9 +238,14 @@ client_result s_client(scratch& s, const node_entry& target, const std::string& 
                        std::vector<std::string> extra) {
   static int counter = 0;
   auto out = s.path("s_client" + std::to_string(++counter) + ".out");
-  std::vector<std::string> args{openssl_tool(), "s_client", "-connect",
+  std::vector<std::string> args{openssl_tool(),
+                                "s_client",
+                                "-connect",
                                 target.host + ":" + std::to_string(target.port),
-                                "-CAfile", target_cert, "-verify_return_error", "-brief",
+                                "-CAfile",
+                                target_cert,
+                                "-verify_return_error",
+                                "-brief",
                                 "-ign_eof"};
   args.insert(args.end(), extra.begin(), extra.end());
   std::string problem;
@@ -348,8 +354,7 @@ CAF_TEST(a node key speaks only for its own node and reaches no internal actor) 
       "spb", "novosibirsk",
       {"hello:spb", R"(frame:{"t":"verdict_changed","node":"amsterdam","value":3,"reason":"x"})",
        R"(frame:{"t":"link_down","node":"amsterdam","reason":"forged"})",
-       R"(frame:{"t":"duty_update","command":["/bin/sh","-c","touch )" + marker +
-           R"("],"env":{}})",
+       R"(frame:{"t":"duty_update","command":["/bin/sh","-c","touch )" + marker + R"("],"env":{}})",
        R"(frame:{"t":"restart","duty":"bot","operator":"mallory"})",
        R"(frame:{"t":"claim","duty":"bot","from":"amsterdam","term":99})",
        R"(frame:{"t":"ping","seq":7,"id":1})", "read:2"});
@@ -442,8 +447,7 @@ CAF_TEST(floods of idle and half open connections cost a node no link and no cpu
   auto idle_out = path("idle.out");
   auto half_out = path("half.out");
   auto flood = [&](const std::vector<std::string>& args, const std::string& out) {
-    std::vector<std::string> argv{python, wire_client, "flood", spb.host,
-                                  std::to_string(spb.port)};
+    std::vector<std::string> argv{python, wire_client, "flood", spb.host, std::to_string(spb.port)};
     argv.insert(argv.end(), args.begin(), args.end());
     std::string problem;
     auto pid = spawn_child(argv, "/dev/null", out, problem);

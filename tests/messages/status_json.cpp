@@ -102,7 +102,8 @@ CAF_TEST(the other documents read back too) {
                .get<node_event>();
   CAF_CHECK(e.kind == event_kind::breath);
   CAF_CHECK_EQUAL(e.at_us, 1'700'000'000'001'000);
-  auto a = to_json(actor_info{"spb peer", "peer", 3, 10, 1, {{"linked", "none"}}}).get<actor_info>();
+  auto a =
+      to_json(actor_info{"spb peer", "peer", 3, 10, 1, {{"linked", "none"}}}).get<actor_info>();
   CAF_CHECK_EQUAL(a.state.at(0).value, "none");
   CAF_CHECK(to_json(action_result{true, "done"}).get<action_result>().ok);
   CAF_CHECK_EQUAL(to_json(log_line{5'000, "info", "x"}).get<log_line>().at_us, 5'000);

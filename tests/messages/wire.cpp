@@ -88,17 +88,25 @@ CAF_TEST(a type this version does not know is not an error of the link) {
 }
 
 CAF_TEST(anything malformed is refused with one printable line) {
-  for (const auto* body : {
-           "", "null", "[]", "{}", "{\"t\":1}", "not json", "{\"t\":\"claim\"}",
-           R"({"t":"claim","duty":"bot","term":-1})", R"({"t":"claim","duty":"bot","term":1.5})",
-           R"({"t":"claim","duty":"bot","term":"1"})",
-           R"({"t":"claim","duty":"a b","term":1})",
-           R"({"t":"ping","seq":1,"id":-4})",
-           R"({"t":"hello","protocol":"basp","major":1,"minor":0,"node":"x","incarnation":1})",
-           R"({"t":"hello","protocol":"montana","major":99999999999,"minor":0,"node":"x","incarnation":1})",
-           R"({"t":"status","status":{"node":"x"}})",
-           R"({"t":"claim","duty":"bot","term":1} trailing)",
-       }) {
+  for (
+      const auto* body : {
+          "",
+          "null",
+          "[]",
+          "{}",
+          "{\"t\":1}",
+          "not json",
+          "{\"t\":\"claim\"}",
+          R"({"t":"claim","duty":"bot","term":-1})",
+          R"({"t":"claim","duty":"bot","term":1.5})",
+          R"({"t":"claim","duty":"bot","term":"1"})",
+          R"({"t":"claim","duty":"a b","term":1})",
+          R"({"t":"ping","seq":1,"id":-4})",
+          R"({"t":"hello","protocol":"basp","major":1,"minor":0,"node":"x","incarnation":1})",
+          R"({"t":"hello","protocol":"montana","major":99999999999,"minor":0,"node":"x","incarnation":1})",
+          R"({"t":"status","status":{"node":"x"}})",
+          R"({"t":"claim","duty":"bot","term":1} trailing)",
+      }) {
     auto got = decode(body, "moscow");
     CAF_CHECK(got.result == outcome::malformed);
     CAF_CHECK(!got.problem.empty());
@@ -119,7 +127,7 @@ CAF_TEST(versions link only within one major) {
   CAF_CHECK_EQUAL(to_string(version{2, 3}), "2.3");
 }
 
-CAF_TEST(printable shows control and non-ascii bytes as escapes and cuts long text) {
+CAF_TEST(printable shows control and non - ascii bytes as escapes and cuts long text) {
   CAF_CHECK_EQUAL(printable("a\nb\xff"), "a\\x0ab\\xff");
   CAF_CHECK_EQUAL(printable(std::string(300, 'x'), 10), "xxxxxxxxxx...");
 }

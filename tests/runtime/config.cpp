@@ -45,9 +45,9 @@ std::string error_of(const std::string& text) {
   CAF_FAIL("no error for:\n" << text);
 }
 
-/// A file of this repository, found from this source file's path.
+/// A file of this repository.
 std::string repo_file(const std::string& relative) {
-  auto path = std::filesystem::path{__FILE__}.parent_path().parent_path().parent_path() / relative;
+  auto path = std::filesystem::path{MONTANA_SOURCE_DIR} / relative;
   std::ifstream in{path};
   if (!in)
     CAF_FAIL("cannot read " << path);
@@ -626,11 +626,10 @@ CAF_TEST(a reload names what only a restart can change) {
   auto brain = fresh.duties[0];
   brain.name = "brain";
   fresh.duties.push_back(brain);
-  CAF_CHECK_EQUAL(
-      changes_needing_restart(running, fresh),
-      (std::vector<std::string>{"[[cluster.nodes]]", "[channel]", "[tls]", "[breath]", "[status]",
-                                "[state]", "[shell]", "duty bot: chain", "duty bot: startup_delay",
-                                "duty brain (new)"}));
+  CAF_CHECK_EQUAL(changes_needing_restart(running, fresh),
+                  (std::vector<std::string>{"[[cluster.nodes]]", "[channel]", "[tls]", "[breath]",
+                                            "[status]", "[state]", "[shell]", "duty bot: chain",
+                                            "duty bot: startup_delay", "duty brain (new)"}));
   fresh.duties.erase(fresh.duties.begin());
   auto removed = changes_needing_restart(running, fresh);
   CAF_CHECK_EQUAL(removed.back(), "duty bot (removed)");

@@ -12,8 +12,8 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <memory>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 using namespace montana;

@@ -13,9 +13,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <linux/close_range.h>
 #include <sstream>
 #include <string>
-#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
