@@ -2,6 +2,7 @@
 
 #include "actors/breath_port.hpp"
 #include "runtime/git_credentials.hpp"
+#include "runtime/ssh_host_key.hpp"
 
 #include <git2.h>
 
@@ -110,13 +111,65 @@ std::string unique_path(const std::string& wanted, Taken taken) {
   return candidate;
 }
 
+int ssh_port(const std::string& url);
+
 /// What a fetch or push carries through libgit2's callbacks.
 struct remote_session {
-  explicit remote_session(const breath_credentials& credentials) : picker{credentials} {}
+  remote_session(const breath_credentials& credentials, int port)
+      : picker{credentials}, port{port} {}
   credential_picker picker;
+  /// The SSH port of the remote's URL.
+  int port;
   /// A push refusal decided by the server ("<ref> <status>"); it arrives only through a callback.
   std::string refusal;
+  /// Why the SSH host key was refused; libgit2 reports every refusal with one message.
+  std::string host_key_problem;
 };
+
+/// libgit2's certificate callback: an SSH host key is checked against known_hosts here, so that
+/// an unknown key and a changed one give different errors; TLS certificates are left to libgit2.
+int check_certificate(git_cert* cert, int, const char* host, void* payload) {
+  if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+    return GIT_PASSTHROUGH;
+  auto& session = *static_cast<remote_session*>(payload);
+  const auto* hostkey = reinterpret_cast<const git_cert_hostkey*>(cert);
+  if (!(hostkey->type & GIT_CERT_SSH_RAW) || hostkey->hostkey == nullptr) {
+    session.host_key_problem = "the ssh host key of " + std::string{host} + " is not available";
+    return GIT_ECERTIFICATE;
+  }
+  const auto known_hosts = default_known_hosts();
+  // libgit2 does not pass the port: a non-standard port is taken from the URL by the caller.
+  try {
+    auto verdict = check_host_key(known_hosts, host, session.port,
+                                  std::string_view{hostkey->hostkey, hostkey->hostkey_len});
+    if (verdict == host_key_verdict::known)
+      return 0;
+    session.host_key_problem = host_key_problem(verdict, known_hosts, host, session.port);
+  } catch (const std::exception& e) {
+    session.host_key_problem = e.what();
+  }
+  return GIT_ECERTIFICATE;
+}
+
+/// The port of an ssh:// URL (22 for scp-like URLs and when none is given).
+int ssh_port(const std::string& url) {
+  if (!url.starts_with("ssh://") && !url.starts_with("git+ssh://") &&
+      !url.starts_with("ssh+git://"))
+    return 22;
+  auto host_start = url.find("://") + 3;
+  auto path_start = url.find('/', host_start);
+  auto authority = url.substr(host_start, path_start - host_start);
+  if (auto at = authority.rfind('@'); at != std::string::npos)
+    authority.erase(0, at + 1);
+  auto colon = authority.rfind(':');
+  if (colon == std::string::npos || authority.find(']', colon) != std::string::npos)
+    return 22;
+  try {
+    return std::stoi(authority.substr(colon + 1));
+  } catch (const std::exception&) {
+    return 22;
+  }
+}
 
 /// libgit2's credentials callback: what the picker chooses, or "authentication refused".
 int acquire_credential(git_credential** out, const char*, const char* user_from_url,
@@ -151,6 +204,7 @@ git_remote_callbacks remote_callbacks(remote_session& session) {
   git_remote_callbacks callbacks;
   git_remote_init_callbacks(&callbacks, GIT_REMOTE_CALLBACKS_VERSION);
   callbacks.credentials = acquire_credential;
+  callbacks.certificate_check = check_certificate;
   callbacks.push_update_reference = [](const char* ref, const char* status, void* data) {
     if (status)
       static_cast<remote_session*>(data)->refusal = std::string{ref} + " " + status;
@@ -307,6 +361,19 @@ bool git_repo::has_commit(const std::string& id) {
     return false;
   git_commit_free(raw);
   return true;
+}
+
+std::optional<std::string> git_repo::first_parent(const std::string& id) {
+  git_oid parsed;
+  if (id.size() != GIT_OID_HEXSZ || git_oid_fromstr(&parsed, id.c_str()) != 0)
+    return std::nullopt;
+  git_commit* raw = nullptr;
+  if (git_commit_lookup(&raw, repo_.get(), &parsed) != 0)
+    return std::nullopt;
+  commit_ptr commit{raw};
+  if (git_commit_parentcount(commit.get()) == 0)
+    return std::nullopt;
+  return hex(*git_commit_parent_id(commit.get(), 0));
 }
 
 std::optional<file_entry> git_repo::file_at(const std::optional<std::string>& commit,
@@ -664,11 +731,14 @@ void git_repo::fetch(const std::string& remote, const std::string& branch) {
   auto spec = "+refs/heads/" + branch + ":refs/remotes/" + remote + "/" + branch;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};
-  remote_session session{credentials_};
+  remote_session session{credentials_, ssh_port(git_remote_url(origin.get()))};
   git_fetch_options options;
   git_fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
   options.callbacks = remote_callbacks(session);
-  check(git_remote_fetch(origin.get(), &refspecs, &options, nullptr), operation, path_);
+  auto code = git_remote_fetch(origin.get(), &refspecs, &options, nullptr);
+  if (code < 0 && !session.host_key_problem.empty())
+    git_fail(operation, path_, session.host_key_problem);
+  check(code, operation, path_);
 }
 
 bool git_repo::push(const std::string& remote, const std::string& branch) {
@@ -677,11 +747,13 @@ bool git_repo::push(const std::string& remote, const std::string& branch) {
   auto spec = "refs/heads/" + branch + ":refs/heads/" + branch;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};
-  remote_session session{credentials_};
+  remote_session session{credentials_, ssh_port(git_remote_url(origin.get()))};
   git_push_options options;
   git_push_options_init(&options, GIT_PUSH_OPTIONS_VERSION);
   options.callbacks = remote_callbacks(session);
   auto code = git_remote_push(origin.get(), &refspecs, &options);
+  if (code < 0 && !session.host_key_problem.empty())
+    git_fail(operation, path_, session.host_key_problem);
   if (code == GIT_ENONFASTFORWARD)
     return false;
   check(code, operation, path_);

@@ -118,6 +118,9 @@ public:
   /// Whether `id` names a commit in the object store.
   bool has_commit(const std::string& id);
 
+  /// The first parent of commit `id`; nullopt for a root commit or a missing one.
+  std::optional<std::string> first_parent(const std::string& id);
+
   /// The entry of `path` in `commit`'s tree; nullopt when absent there (or no commit given).
   std::optional<file_entry> file_at(const std::optional<std::string>& commit,
                                     const std::string& path);
