@@ -104,7 +104,11 @@ json to_json(const breath_report& x) {
           {"pending", x.pending},
           {"conflicts", x.conflicts},
           {"copies", x.copies},
-          {"conflicts_total", x.conflicts_total}};
+          {"conflicts_total", x.conflicts_total},
+          {"handover", x.handover},
+          {"broken", x.broken},
+          {"restored", x.restored},
+          {"files_read", x.files_read}};
 }
 
 json to_json(const breath_status& x) {
@@ -115,6 +119,9 @@ json to_json(const breath_status& x) {
   out["breaths"] = x.breaths;
   out["failures"] = x.failures;
   out["conflicts"] = x.conflicts;
+  out["handovers"] = x.handovers;
+  out["handover_failures"] = x.handover_failures;
+  out["broken"] = x.broken;
   out["last_ok"] = time_or_null(x.last_ok_us);
   out["last"] = x.last.seq == 0 ? json(nullptr) : to_json(x.last);
   return out;

@@ -3,9 +3,11 @@
 #include <caf/test/unit_test_impl.hpp>
 
 #include "runtime/tls.hpp"
+#include "support/breathing.hpp"
 
 int main(int argc, char** argv) {
   // Before any test touches OpenSSL: it reads its configuration once, at its first use.
   montana::enforce_tls13();
+  montana::testing::use_built_transfer();
   return caf::test::main(argc, argv);
 }
