@@ -85,10 +85,11 @@ private:
   std::set<std::string> duties_;
 };
 
-/// How long one duty's leave may take: the wait for the next node's claim, then the stop of the
-/// process (SIGTERM, `stop_grace`, SIGKILL) with room to spare.
-duration leave_bound(const duty_settings& duty) {
-  return handover_wait(duty) + duty.stop_grace * 2 + duration{5000};
+/// How long one duty's leave may take: the wait for the next node's claim, the stop of the
+/// process (SIGTERM, `stop_grace`, SIGKILL) with room to spare, then the hand-over breath.
+duration leave_bound(const duty_settings& duty, const breath_settings& breath) {
+  return handover_wait(duty) + duty.stop_grace * 2 + duration{5000} +
+         (breath.repo.empty() ? duration{0} : handover_breath_bound(breath.handover_timeout));
 }
 
 /// A lower node's probe of a peer never seen since its start waits this long before it counts
@@ -198,6 +199,13 @@ void node::start() {
         spawn_probe(*system_, probe_params{name_, peer, cfg_.probe, peer_, grace, opts_.checks});
     join("probe", peer.name, probes_[peer.name]);
   }
+  // Before the leaders: they ask it for hand-over breaths.
+  if (!cfg_.breath.repo.empty()) {
+    auto breath = breath_for(cfg_, name_);
+    auto port = std::make_shared<git_port>(breath, name_);
+    breather_ = spawn_breather(*system_, breather_params{name_, std::move(breath), port});
+    join("breather", name_, breather_);
+  }
   auto steps = std::make_shared<stepped_down_file>(
       (std::filesystem::path{expand_node(cfg_.state.dir, name_)} / "stepped-down").string());
   for (const auto& duty : cfg_.duties) {
@@ -213,7 +221,9 @@ void node::start() {
                          steps->contains(duty.name),
                          [steps, node = name_, duty = duty.name](bool stepped_down) {
                            steps->set(node, duty, stepped_down);
-                         }};
+                         },
+                         breather_,
+                         cfg_.breath.handover_timeout};
     for (const auto& other : duty.chain)
       if (other != name_)
         params.probes[other] = probes_.at(other);
@@ -221,12 +231,6 @@ void node::start() {
     caf::anon_send(peer_, route_atom::value, duty.name, leader);
     join("leader", duty.name, leader);
     leaders_[duty.name] = leader;
-  }
-  if (!cfg_.breath.repo.empty()) {
-    auto breath = breath_for(cfg_, name_);
-    auto port = std::make_shared<git_port>(breath, name_);
-    breather_ = spawn_breather(*system_, breather_params{name_, std::move(breath), port});
-    join("breather", name_, breather_);
   }
   if (cfg_.status.enabled) {
     const auto& at = cfg_.status;
@@ -303,7 +307,7 @@ void node::leave() {
       auto i = leaders_.find(duty.name);
       if (i == leaders_.end())
         continue;
-      self->request(i->second, leave_bound(duty), stop_atom::value)
+      self->request(i->second, leave_bound(duty, cfg_.breath), stop_atom::value)
           .receive([] {},
                    [&](const caf::error& err) {
                      spdlog::warn("[{}] duty {}: graceful stop failed: {}", name_, duty.name,
@@ -324,9 +328,9 @@ void node::stop() {
     a = nullptr;
   };
   kill(status_http_);
-  kill(breather_);
   for (auto& [duty, leader] : leaders_)
     kill(leader);
+  kill(breather_);
   for (auto& [peer, probe] : probes_)
     kill(probe);
   auto was_up = published_port_ != 0;
