@@ -1,5 +1,6 @@
 #include "actors/json_scan.hpp"
 
+#include <cstring>
 #include <stdexcept>
 
 namespace montana {
@@ -149,6 +150,18 @@ private:
   void eat(const char* from, const char* to) {
     for (; from < to; ++from)
       eat(*from);
+  }
+
+  /// The characters of a string run, eight at a time (most of a users.json is string text);
+  /// the fold after each multiplication carries the high bits' changes down.
+  void eat_run(const char* from, const char* to) {
+    for (; to - from >= 8; from += 8) {
+      uint64_t word;
+      std::memcpy(&word, from, 8);
+      hash_ = (hash_ ^ word) * fnv_prime;
+      hash_ ^= hash_ >> 32;
+    }
+    eat(from, to);
   }
 
   void skip_ws() {
@@ -397,7 +410,7 @@ private:
           break;
         ++p_;
       }
-      eat(run, p_);
+      eat_run(run, p_);
       if (p_ == end_)
         fail("unexpected end of text in a string");
       const auto c = static_cast<uint8_t>(*p_);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sys/file.h>
@@ -93,8 +94,13 @@ struct on_disk_file {
   std::string text;
 };
 
-/// Reads the working-tree path `full` (throws `git_failure` for `step` on I/O errors).
-on_disk_file look(const std::string& full, const std::string& step, const std::string& repo) {
+/// How a file read from the working tree gets its blob id.
+using id_of_text = std::function<std::string(const std::string&)>;
+
+/// Reads the working-tree path `full` (throws `git_failure` for `step` on I/O errors); the blob
+/// id of a regular file comes from `id` (by default only computed, not stored).
+on_disk_file look(const std::string& full, const std::string& step, const std::string& repo,
+                  const id_of_text& id = git_repo::blob_id) {
   on_disk_file file;
   struct stat st {};
   if (::lstat(full.c_str(), &st) != 0) {
@@ -129,8 +135,7 @@ on_disk_file look(const std::string& full, const std::string& step, const std::s
       file.text.append(buffer, static_cast<std::size_t>(n));
     }
     ::close(fd);
-    file.entry = file_entry{git_repo::blob_id(file.text),
-                            (st.st_mode & S_IXUSR) ? executable_file : regular_file};
+    file.entry = file_entry{id(file.text), (st.st_mode & S_IXUSR) ? executable_file : regular_file};
   } else {
     file.blocked = true;
   }
@@ -296,6 +301,8 @@ struct observed {
   bool read = false;
   /// Whether it parses (a path that is not ".json" always does).
   bool valid = true;
+  /// Whether its blob is in the object store already.
+  bool stored = false;
 };
 
 /// Size, times, inode, device and mode of a file: what tells that it was written.
@@ -316,29 +323,34 @@ std::array<int64_t, 6> stamp_of(const struct stat& st) {
 constexpr int64_t racy_ns = 20000000;
 
 /// The synced working file `path`: known by its stat when it did not change since it was read
-/// (see git_port.hpp), read otherwise.
-observed observe(std::map<std::string, git_port::known_file>& known, const std::string& workdir,
-                 const std::string& path, const std::string& step, const std::string& repo) {
+/// (see git_port.hpp), read otherwise. A file read that parses is stored as a blob right away:
+/// hashing it is most of the cost, and it is about to be committed anyway.
+observed observe(std::map<std::string, git_port::known_file>& known, git_repo& repo,
+                 const std::string& path, const std::string& step) {
   observed out;
-  const auto full = workdir + path;
+  const auto full = repo.workdir() + path;
   struct stat st {};
   if (::lstat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     known.erase(path);
-    out.file = look(full, step, repo);
+    out.file = look(full, step, repo.path());
     return out;
   }
   const auto stamp = stamp_of(st);
   if (auto it = known.find(path); it != known.end() && it->second.stamp == stamp) {
     out.file.entry = it->second.entry;
     out.valid = it->second.valid;
+    out.stored = out.valid;
     return out;
   }
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
   const int64_t read_at = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
-  out.file = look(full, step, repo);
+  out.file = look(full, step, repo.path(), [&](const std::string& text) {
+    out.valid = !json_path(path) || scan_json(text).valid();
+    out.stored = out.valid;
+    return out.valid ? repo.write_blob(text) : git_repo::blob_id(text);
+  });
   out.read = true;
-  out.valid = !out.file.entry || !json_path(path) || scan_json(out.file.text).valid();
   if (out.file.entry && std::max(stamp[3], stamp[4]) + racy_ns < read_at)
     known[path] = git_port::known_file{stamp, out.file.entry, out.valid};
   else
@@ -558,7 +570,7 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
   auto snapshot = [&] {
     sync_lock lock{writer_lock_path(repo), options_.lock_wait};
     for (std::size_t i = 0; i < settings_.paths.size(); ++i) {
-      read[i] = observe(known_, workdir, settings_.paths[i], step, settings_.repo);
+      read[i] = observe(known_, repo, settings_.paths[i], step);
       result.files_read += read[i].read ? 1 : 0;
     }
   };
@@ -646,8 +658,14 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
         return std::nullopt;
       return file_entry{repo.write_blob(*content), mode_bits};
     };
+    // The working file as a version to commit (observe stored it when it read it).
+    auto as_version = [&]() -> std::optional<file_entry> {
+      if (seen.stored && file.entry)
+        return file_entry{file.entry->id, mode_bits};
+      return stored(text());
+    };
     if (base == theirs) { // a local change on top of the branch: commit it as it is
-      changes.push_back({path, stored(text())});
+      changes.push_back({path, as_version()});
       record.bases[path] = working;
       continue;
     }
@@ -656,7 +674,7 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
         continue; // the duty sees it at its next start
       auto fresh = content_of(repo, head_version, step);
       if (head_version && json_path(path) && !scan_json(fresh).valid()) {
-        changes.push_back({path, stored(text())}); // the branch's version is broken: repair it
+        changes.push_back({path, as_version()}); // the branch's version is broken: repair it
         record.bases[path] = working;
         continue;
       }
@@ -667,7 +685,7 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
     // Written on an older version than the branch has: merge three ways. Our version is stored
     // too, so that it can serve as the base should the file change again before it is replaced.
     auto ours = text();
-    stored(ours);
+    as_version();
     merge_input in;
     in.path = path;
     in.base = base ? repo.blob(*base) : std::nullopt;
@@ -798,7 +816,7 @@ inhale_result git_port::inhale(const std::string& utc, sync_mode mode) {
       staged.push_back({path, {}, version});
       if (mode == sync_mode::hold)
         continue; // the duty's process owns the working file
-      auto seen = observe(known_, workdir, path, step, settings_.repo);
+      auto seen = observe(known_, repo, path, step);
       const auto& file = seen.file;
       if (file.blocked || (file.entry && file.entry->mode == symlink_file))
         git_fail(step, settings_.repo, "synced path '" + path + "' is not a regular file");

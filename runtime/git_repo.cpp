@@ -5,6 +5,7 @@
 #include "runtime/ssh_host_key.hpp"
 
 #include <git2.h>
+#include <git2/sys/odb_backend.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -316,6 +317,19 @@ git_repo git_repo::open(const std::string& path, breath_credentials credentials)
   git_index* index_raw = nullptr;
   check(git_repository_index(&index_raw, repo.get()), "open", path);
   index_ptr index{index_raw};
+  // New objects are written with zlib's fastest level: a 100 MB users.json deflates several
+  // times faster, and any git reads it like every loose object. Added above the default
+  // backends, so that writes go here and reads find everything as before.
+  git_odb* odb = nullptr;
+  check(git_repository_odb(&odb, repo.get()), "open", path);
+  std::unique_ptr<git_odb, void (*)(git_odb*)> odb_owner{odb, git_odb_free};
+  git_odb_backend* fast = nullptr;
+  const std::string objects = std::string{git_repository_commondir(repo.get())} + "objects";
+  check(git_odb_backend_loose(&fast, objects.c_str(), 1, 0, 0, 0), "open", path);
+  if (auto added = git_odb_add_backend(odb, fast, 3); added < 0) {
+    fast->free(fast);
+    check(added, "open", path);
+  }
   return git_repo{std::move(repo), path, std::move(credentials)};
 }
 
