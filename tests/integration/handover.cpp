@@ -188,47 +188,47 @@ CAF_TEST(every kind of move keeps the writes of the bot and no broken file is ev
   auto at = m.wait_writing("amsterdam", 0);
   auto move = [&](const std::string& what, const std::function<void()>& act,
                   const std::string& next) {
-  CAF_MESSAGE(what);
-  std::this_thread::sleep_for(1500ms);
-  auto before = m.entries();
-  act();
-  at = m.wait_writing(next, before);
+    CAF_MESSAGE(what);
+    std::this_thread::sleep_for(1500ms);
+    auto before = m.entries();
+    act();
+    at = m.wait_writing(next, before);
   };
-  move("step-down amsterdam", [&] {
-  m.operator_action("amsterdam", step_down_atom::value); },
-       "moscow");
-  move("resume amsterdam (hand-back)", [&] {
-  m.operator_action("amsterdam", resume_atom::value); },
-       "amsterdam");
-  move("SIGTERM amsterdam (leave)", [&] {
-  m.c.at("amsterdam").leave(); }, "moscow");
-  move("restart amsterdam (hand-back)", [&] {
-  m.c.start("amsterdam"); }, "amsterdam");
+  move(
+      "step-down amsterdam", [&] { m.operator_action("amsterdam", step_down_atom::value); },
+      "moscow");
+  move(
+      "resume amsterdam (hand-back)", [&] { m.operator_action("amsterdam", resume_atom::value); },
+      "amsterdam");
+  move(
+      "SIGTERM amsterdam (leave)", [&] { m.c.at("amsterdam").leave(); }, "moscow");
+  move(
+      "restart amsterdam (hand-back)", [&] { m.c.start("amsterdam"); }, "amsterdam");
   move(
       "kill -9 amsterdam",
       [&] {
-  killed.insert(m.newest_pid());
-  m.c.kill("amsterdam");
+        killed.insert(m.newest_pid());
+        m.c.kill("amsterdam");
       },
       "moscow");
-  move("restart amsterdam after its crash (hand-back)", [&] {
-  m.c.start("amsterdam"); },
-       "amsterdam");
-  move("step-down amsterdam", [&] {
-  m.operator_action("amsterdam", step_down_atom::value); },
-       "moscow");
+  move(
+      "restart amsterdam after its crash (hand-back)", [&] { m.c.start("amsterdam"); },
+      "amsterdam");
+  move(
+      "step-down amsterdam", [&] { m.operator_action("amsterdam", step_down_atom::value); },
+      "moscow");
   move(
       "kill -9 moscow",
       [&] {
-  killed.insert(m.newest_pid());
-  m.c.kill("moscow");
+        killed.insert(m.newest_pid());
+        m.c.kill("moscow");
       },
       "almaty");
-  move("restart moscow (hand-back)", [&] {
-  m.c.start("moscow"); }, "moscow");
-  move("resume amsterdam (hand-back)", [&] {
-  m.operator_action("amsterdam", resume_atom::value); },
-       "amsterdam");
+  move(
+      "restart moscow (hand-back)", [&] { m.c.start("moscow"); }, "moscow");
+  move(
+      "resume amsterdam (hand-back)", [&] { m.operator_action("amsterdam", resume_atom::value); },
+      "amsterdam");
   std::this_thread::sleep_for(1500ms);
   person.stop();
   // The last holder leaves last: nobody takes over, its hand-over breath pushes the last writes.
@@ -247,14 +247,14 @@ CAF_TEST(every kind of move keeps the writes of the bot and no broken file is ev
                                " ls-tree -r --name-only main data")};
   int copies = 0;
   for (std::string file; std::getline(tree, file);) {
-  if (file.find(".conflict-") == std::string::npos)
-    continue;
-  ++copies;
-  auto copy = nlohmann::json::parse(m.repos.show(file));
-  for (auto& [user, value] : copy.items())
-    if (value.is_object() && value.contains("log"))
-      for (const auto& id : value["log"])
-        in_copies.insert(id.get<std::string>());
+    if (file.find(".conflict-") == std::string::npos)
+      continue;
+    ++copies;
+    auto copy = nlohmann::json::parse(m.repos.show(file));
+    for (auto& [user, value] : copy.items())
+      if (value.is_object() && value.contains("log"))
+        for (const auto& id : value["log"])
+          in_copies.insert(id.get<std::string>());
   }
   // A bot killed in the middle of its write destroyed its own file: what it held is in the
   // broken file the breather kept aside (as far as the bot had written it).
@@ -266,18 +266,18 @@ CAF_TEST(every kind of move keeps the writes of the bot and no broken file is ev
   std::size_t lost_in_copies = 0, lost_aside = 0, destroyed = 0;
   std::vector<std::string> lost;
   for (const auto& e : journal) {
-  if (kept.count(e.id))
-    continue;
-  if (!killed.count(e.pid))
-    lost.push_back(e.id + " (a planned move)");
-  else if (in_copies.count(e.id))
-    ++lost_in_copies;
-  else if (aside[e.node].find("\"" + e.id + "\"") != std::string::npos)
-    ++lost_aside;
-  else if (!aside[e.node].empty())
-    ++destroyed; // after the point where the killed bot's own write broke off
-  else
-    lost.push_back(e.id + " (a crashed holder's, in no copy)");
+    if (kept.count(e.id))
+      continue;
+    if (!killed.count(e.pid))
+      lost.push_back(e.id + " (a planned move)");
+    else if (in_copies.count(e.id))
+      ++lost_in_copies;
+    else if (aside[e.node].find("\"" + e.id + "\"") != std::string::npos)
+      ++lost_aside;
+    else if (!aside[e.node].empty())
+      ++destroyed; // after the point where the killed bot's own write broke off
+    else
+      lost.push_back(e.id + " (a crashed holder's, in no copy)");
   }
   CAF_MESSAGE(journal.size() << " journaled writes, " << kept.size() << " in the final file; of "
                              << "crashed holders " << lost_in_copies << " only in " << copies
