@@ -780,7 +780,7 @@ inhale_result git_port::inhale(const std::string& utc, sync_mode mode) {
         result.broken.push_back(in.path + " (" + side + ")");
       return merged;
     };
-    auto rebased = repo.rebase(*old, *upstream, settings_.paths, node_, utc, resolve);
+    auto rebased = repo.rebase(*old, *upstream, node_, utc, resolve);
     tip = rebased.tip;
     result.replayed = rebased.replayed;
     result.conflicts = std::move(rebased.conflicts);
