@@ -1,7 +1,9 @@
 // breather: keeps this node's clone of the shared repository in step with the others by
 // breathing every `interval`: exhale (commit the synced paths), fetch, inhale (replay local
 // commits on the remote branch), push; a push refused as non-fast-forward fetches, inhales
-// and pushes again, at most `push_attempts` times per breath.
+// and pushes again, at most `push_attempts` times per breath. Chain-leaders ask it for a
+// hand-over breath before their duty starts and after it stopped (handover_breath), which also
+// tells it who owns the synced working files (sync_mode).
 //
 // The git work runs on a detached worker of its own (the breath_port), so a slow remote never
 // holds a CAF scheduler thread, a probe or a failover. A failed breath keeps every local
@@ -49,6 +51,10 @@ std::string describe(const breath_report& report);
 ///   (history_atom) -> std::vector<breath_report>: the last `history` breaths, oldest first;
 ///   (breathe_atom) -> breath_report: breathes now (or right after the running breath) and
 ///                     answers with that breath's report;
+///   handover_breath -> breath_report: a hand-over breath, now (a running fetch or push of a
+///                     regular breath is cut short), bounded by `handover_timeout`; a taking
+///                     one hands the synced files to the duty (sync_mode::hold) until the duty's
+///                     releasing one;
 ///   (status_atom) -> breath_status; (inspect_atom) -> actor_info;
 ///   (subscribe_atom, actor): a node_event after every breath.
 caf::actor spawn_breather(caf::actor_system& sys, breather_params params);

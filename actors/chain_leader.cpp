@@ -15,6 +15,10 @@ duration handover_wait(const duty_settings& duty) {
   return duty.startup_delay + duration{2000};
 }
 
+duration handover_breath_bound(duration handover_timeout) {
+  return handover_timeout * 2 + duration{60000};
+}
+
 namespace {
 
 struct leader_state {
@@ -92,7 +96,7 @@ struct leader_state {
       } else if (auto u = std::get_if<act::send_resumed>(&a)) {
         send_to(u->to, resumed{duty(), params.self});
       } else if (auto s = std::get_if<act::start_duty>(&a)) {
-        self->send(supervisor, run_duty{s->term});
+        start(coros, s->term);
       } else if (auto st = std::get_if<act::stop_duty>(&a)) {
         stop(coros, st->reason);
       } else if (auto m = std::get_if<act::mark_alive>(&a)) {
@@ -183,7 +187,37 @@ struct leader_state {
     return {true, duty() + ": resumed; " + to_string(rule->role()) + " (" + role_reason + ")"};
   }
 
-  /// Stops the duty process and tells the rule once the supervisor confirmed it.
+  /// The data moves with the duty: a hand-over breath, then the hand-over goes on whatever it
+  /// achieved (the remote cannot hold the duty hostage). Logs a failure; the breather reports
+  /// the breath.
+  void note_handover(const caf::expected<breath_report>& report, bool taking) {
+    const auto when = taking ? "before the start" : "after the stop";
+    if (report && report->ok)
+      return;
+    ++counters.errors;
+    auto why = report ? "failed at " + report->failed_step + ": " + report->error
+                      : "no answer: " + self->system().render(report.error());
+    spdlog::warn("[{}] duty {}: hand-over breath {} {}; going on with the data this node has",
+                 params.self, duty(), when, why);
+    emit(event_kind::breath, std::string{"hand-over breath "} + when + " " + why);
+  }
+
+  /// Starts the duty process under `term`, after a hand-over breath brought the synced files
+  /// up to the remote.
+  co::task start(co::scope& coros, uint64_t term) {
+    if (params.breather) {
+      auto ask = handover_breath{duty(), true};
+      auto report = co_await co::request<breath_report>(
+          coros, params.breather, handover_breath_bound(params.handover_timeout), ask);
+      note_handover(report, true);
+      if (rule->role() != duty_role::holder || rule->term() != term)
+        co_return; // handed on while the breath ran
+    }
+    self->send(supervisor, run_duty{term});
+  }
+
+  /// Stops the duty process and, after a hand-over breath pushed what it wrote, tells the rule
+  /// (which answers the claims it owes with `released`).
   co::task stop(co::scope& coros, std::string reason) {
     // The supervisor answers within stop_grace plus the kill; the bound only guards a bug.
     auto bound = params.duty.stop_grace * 2 + std::chrono::minutes{1};
@@ -194,6 +228,12 @@ struct leader_state {
       spdlog::error("[{}] duty {}: stop failed: {}", params.self, duty(),
                     self->system().render(done.error()));
       co_return;
+    }
+    if (params.breather) {
+      auto ask = handover_breath{duty(), false};
+      auto report = co_await co::request<breath_report>(
+          coros, params.breather, handover_breath_bound(params.handover_timeout), ask);
+      note_handover(report, false);
     }
     apply(rule->on_stopped());
     changed.notify();

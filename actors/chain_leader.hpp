@@ -27,11 +27,20 @@ struct leader_params {
   bool stepped_down = false;
   /// Keeps an operator's step-down (true) or resume (false) across restarts; may be empty.
   std::function<void(bool)> remember;
+  /// The node's breather, asked for a hand-over breath before the duty starts here and after
+  /// its process is gone, before `released` goes out; null without [breath].
+  caf::actor breather;
+  /// The breath's own bound ([breath] handover_timeout): the leader waits twice as long plus a
+  /// minute (a local step cannot be cut short) and then goes on.
+  duration handover_timeout{10000};
 };
 
 /// How long a leaving holder waits for the next node's claim before it stops the duty anyway:
 /// the next node may have just started and still be in its startup delay.
 duration handover_wait(const duty_settings& duty);
+
+/// How long a leader waits for a hand-over breath before it goes on without it.
+duration handover_breath_bound(duration handover_timeout);
 
 /// Spawns the leader of `params.duty`, which spawns (and is linked to) its bot-supervisor.
 ///   (stop_atom): leave the chain for good (a holder hands the duty over, see chain_rule::leave)

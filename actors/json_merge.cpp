@@ -1,164 +1,145 @@
 #include "actors/json_merge.hpp"
 
+#include "actors/json_scan.hpp"
+
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <cstddef>
-#include <set>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace montana {
 
 namespace {
 
-using ojson = nlohmann::ordered_json;
+/// One side of a merge: a present JSON object (indexed by key), or absent.
+struct side {
+  bool present = false;
+  json_scan scan;
+  std::unordered_map<std::string_view, const json_member*> by_key;
 
-/// Deeper input is treated as opaque: parsing, comparing and dumping all recurse.
-constexpr std::size_t max_depth = 256;
-
-/// Bracket nesting depth of a JSON text, skipping strings; a cheap guard before parsing.
-std::size_t nesting_depth(std::string_view text) {
-  std::size_t depth = 0;
-  std::size_t deepest = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      deepest = std::max(deepest, ++depth);
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
+  void index() {
+    by_key.reserve(scan.members.size());
+    for (const auto& m : scan.members)
+      by_key[m.key] = &m; // a duplicate key: the last one counts, as for most parsers
   }
-  return deepest;
-}
 
-/// A present side parsed as an object, or nullopt if it is anything else.
-std::optional<ojson> parse_object(const std::string& text) {
-  if (nesting_depth(text) > max_depth)
-    return std::nullopt;
-  auto j = ojson::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object())
-    return std::nullopt;
-  return j;
-}
-
-/// JSON equality ignoring object key order (ordered_json compares objects in order).
-bool same(const ojson& a, const ojson& b) {
-  if (a.is_object() && b.is_object()) {
-    if (a.size() != b.size())
-      return false;
-    for (auto it = a.begin(); it != a.end(); ++it) {
-      auto other = b.find(it.key());
-      if (other == b.end() || !same(it.value(), *other))
-        return false;
-    }
-    return true;
+  const json_member* find(const std::string& key) const {
+    auto it = by_key.find(key);
+    return it == by_key.end() ? nullptr : it->second;
   }
-  if (a.is_array() && b.is_array()) {
-    if (a.size() != b.size())
-      return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-      if (!same(a[i], b[i]))
-        return false;
-    return true;
-  }
-  if (a.is_structured() || b.is_structured())
-    return false;
-  return a == b;
-}
+};
 
-/// The value of `key` in `obj`, or nullptr if absent.
-const ojson* lookup(const ojson& obj, const std::string& key) {
-  auto it = obj.find(key);
-  return it == obj.end() ? nullptr : &*it;
-}
-
-/// Equality of two possibly absent values.
-bool same(const ojson* a, const ojson* b) {
+/// Equality of two possibly absent values: by digest, and as parsed JSON when the digests
+/// differ (key order or number spelling).
+bool same(const json_member* a, const json_member* b) {
   if (a == nullptr || b == nullptr)
     return a == b;
-  return same(*a, *b);
+  if (a->digest == b->digest)
+    return true;
+  auto x = nlohmann::json::parse(a->value, nullptr, false);
+  auto y = nlohmann::json::parse(b->value, nullptr, false);
+  return !x.is_discarded() && !y.is_discarded() && x == y;
 }
 
-std::string pretty(const ojson& j) {
-  // Parsed strings are valid UTF-8, so the strict handler cannot fire; replace anyway
-  // rather than throw.
-  return j.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
-}
+/// Writes members as an object, one per line.
+class object_writer {
+public:
+  void add(std::string_view raw_key, std::string_view value) {
+    text_ += text_.empty() ? "{\n  " : ",\n  ";
+    text_ += raw_key;
+    text_ += ": ";
+    text_ += value;
+  }
+  bool empty() const { return text_.empty(); }
+  std::string finish() {
+    if (text_.empty())
+      return "{}\n";
+    text_ += "\n}\n";
+    return std::move(text_);
+  }
 
-merge_result merge_opaque(const merge_input& in) {
+private:
+  std::string text_;
+};
+
+merge_result merge_opaque(const merge_input& in, const std::optional<std::string>& base,
+                          const std::optional<std::string>& ours,
+                          const std::optional<std::string>& theirs) {
   merge_result r;
   r.opaque = true;
-  if (in.theirs == in.base || in.theirs == in.ours) {
-    r.text = in.ours; // only ours changed, or both changed alike
+  if (theirs == base || theirs == ours) {
+    r.text = ours; // only ours changed, or both changed alike
     return r;
   }
-  r.text = in.theirs;
-  if (in.ours == in.base)
-    return r; // only theirs changed
+  if (ours == base) {
+    r.text = theirs; // only theirs changed
+    return r;
+  }
   r.conflict = true;
-  if (in.ours)
-    r.copy = conflict_copy{conflict_copy_path(in.path, in.node, in.utc), *in.ours};
+  const auto& winner = in.prefer_ours ? ours : theirs;
+  const auto& loser = in.prefer_ours ? theirs : ours;
+  r.text = winner;
+  if (loser)
+    r.copy = conflict_copy{conflict_copy_path(in.path, in.node, in.utc), *loser};
   return r;
 }
 
-merge_result merge_objects(const merge_input& in, const ojson& base, const ojson& ours,
-                           const ojson& theirs) {
+merge_result merge_objects(const merge_input& in, const side& base, const side& ours,
+                           const side& theirs) {
   merge_result r;
-  ojson merged = ojson::object();
-  ojson copy = ojson::object();
-  ojson deleted = ojson::array();
+  object_writer merged;
+  object_writer copy;
   // Theirs' order first, then keys only ours has; keys only in base can only have been
   // deleted on a side, so they never come first.
-  std::vector<std::string> keys;
-  std::set<std::string> seen;
-  for (const auto* side : {&theirs, &ours, &base})
-    for (auto it = side->begin(); it != side->end(); ++it)
-      if (seen.insert(it.key()).second)
-        keys.push_back(it.key());
-  for (const auto& key : keys) {
-    const auto* b = lookup(base, key);
-    const auto* o = lookup(ours, key);
-    const auto* t = lookup(theirs, key);
-    const ojson* take = nullptr;
-    if (same(o, b))
-      take = t; // unchanged here: theirs (changed or not)
-    else if (same(t, b) || same(o, t))
-      take = o; // changed here only, or alike on both sides
-    else {
-      take = t; // changed differently on both sides: remote wins, ours is kept aside
-      r.conflicting_keys.push_back(key);
-      if (o) {
-        copy[key] = *o;
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(theirs.scan.members.size() + ours.scan.members.size() / 8 + 16);
+  std::vector<std::string_view> deleted; // raw keys the loser deleted
+  std::unordered_set<std::string_view> copied;
+  for (const auto* s : {&theirs, &ours, &base}) {
+    for (const auto& member : s->scan.members) {
+      if (!seen.insert(member.key).second)
+        continue;
+      const auto* b = base.find(member.key);
+      const auto* o = ours.find(member.key);
+      const auto* t = theirs.find(member.key);
+      const json_member* take = nullptr;
+      if (same(o, b)) {
+        take = t; // unchanged here: theirs (changed or not)
+      } else if (same(t, b) || same(o, t)) {
+        take = o; // changed here only, or alike on both sides
       } else {
-        copy[key] = nullptr;
-        deleted.push_back(key);
+        // Changed differently on both sides: the winner's value, the loser's kept aside.
+        take = in.prefer_ours ? o : t;
+        const auto* lost = in.prefer_ours ? t : o;
+        r.conflicting_keys.push_back(member.key);
+        copied.insert(member.key);
+        if (lost) {
+          copy.add(lost->raw_key, lost->value);
+        } else {
+          copy.add(member.raw_key, "null");
+          deleted.push_back(member.raw_key);
+        }
       }
+      if (take)
+        merged.add(take->raw_key, take->value);
     }
-    if (take)
-      merged[key] = *take;
   }
-  bool file_deleted = !in.ours || !in.theirs;
+  bool file_deleted = !ours.present || !theirs.present;
   if (!(merged.empty() && file_deleted))
-    r.text = pretty(merged);
+    r.text = merged.finish();
   if (!r.conflicting_keys.empty()) {
     r.conflict = true;
     if (!deleted.empty()) {
       std::string marker = "_deleted";
-      while (copy.contains(marker)) // a conflicting key of that name keeps its value
+      while (copied.count(marker) > 0) // a conflicting key of that name keeps its value
         marker += '_';
-      copy[marker] = std::move(deleted);
+      std::string list = "[";
+      for (const auto& key : deleted)
+        list += (list.size() > 1 ? ", " : "") + std::string{key};
+      copy.add("\"" + marker + "\"", list + "]");
     }
-    r.copy = conflict_copy{conflict_copy_path(in.path, in.node, in.utc), pretty(copy)};
+    r.copy = conflict_copy{conflict_copy_path(in.path, in.node, in.utc), copy.finish()};
   }
   return r;
 }
@@ -177,18 +158,58 @@ std::string sanitize(const std::string& part) {
 } // namespace
 
 merge_result merge_synced_file(const merge_input& in) {
-  std::optional<ojson> sides[3];
-  const std::optional<std::string>* texts[3] = {&in.base, &in.ours, &in.theirs};
-  for (int i = 0; i < 3; ++i) {
-    if (!*texts[i]) {
-      sides[i] = ojson::object(); // an absent file has no keys
-      continue;
+  if (!json_path(in.path))
+    return merge_opaque(in, in.base, in.ours, in.theirs);
+  // A side that does not parse is never merged: it counts as unchanged.
+  std::vector<std::string> broken;
+  auto scanned = [&](const std::optional<std::string>& text, const char* name) {
+    std::optional<json_scan> out;
+    if (text) {
+      out = scan_json(*text);
+      if (!out->valid()) {
+        broken.emplace_back(name);
+        out.reset();
+      }
     }
-    sides[i] = parse_object(**texts[i]);
-    if (!sides[i])
-      return merge_opaque(in);
+    return out;
+  };
+  auto base_scan = scanned(in.base, "base");
+  auto ours_scan = scanned(in.ours, "ours");
+  auto theirs_scan = scanned(in.theirs, "theirs");
+  const bool base_broken = in.base && !base_scan;
+  // A broken base counts as an empty object that was there.
+  const std::optional<std::string> base_text =
+      base_broken ? std::optional<std::string>{"{}"} : in.base;
+  if (base_broken)
+    base_scan = scan_json("{}");
+  const bool ours_broken = in.ours && !ours_scan;
+  const bool theirs_broken = in.theirs && !theirs_scan;
+  if (ours_broken)
+    ours_scan = base_scan;
+  if (theirs_broken)
+    theirs_scan = base_scan;
+  const auto& ours_text = ours_broken ? base_text : in.ours;
+  const auto& theirs_text = theirs_broken ? base_text : in.theirs;
+  merge_result r;
+  auto is_object = [](const std::optional<json_scan>& s) {
+    return !s || s->kind == json_scan::shape::object;
+  };
+  if (!is_object(base_scan) || !is_object(ours_scan) || !is_object(theirs_scan)) {
+    r = merge_opaque(in, base_text, ours_text, theirs_text);
+  } else {
+    side sides[3];
+    std::optional<json_scan>* scans[3] = {&base_scan, &ours_scan, &theirs_scan};
+    for (int i = 0; i < 3; ++i) {
+      sides[i].present = scans[i]->has_value();
+      if (sides[i].present) {
+        sides[i].scan = std::move(**scans[i]);
+        sides[i].index();
+      }
+    }
+    r = merge_objects(in, sides[0], sides[1], sides[2]);
   }
-  return merge_objects(in, *sides[0], *sides[1], *sides[2]);
+  r.broken = std::move(broken);
+  return r;
 }
 
 std::string conflict_copy_path(const std::string& path, const std::string& node,

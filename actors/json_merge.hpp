@@ -11,21 +11,29 @@
 //   changed      | same           | ours             | -
 //   same         | changed        | theirs           | -
 //   changed      | changed, equal | theirs (= ours)  | -
-//   changed      | changed, differ| theirs           | ours (or "_deleted")
+//   changed      | changed, differ| the winner       | the loser's value (or "_deleted")
 //
-// "Changed" covers added, modified and deleted; values compare as JSON (object
-// key order and number spelling do not matter). An absent side is an empty
-// object: an absent base means the file was created on both sides, an absent
-// ours/theirs means that side deleted the file (every key deleted). A merged
-// object left empty is a deleted file when ours or theirs deleted the file.
+// The winner of a key both sides changed differently is theirs (the remote), unless
+// `prefer_ours`: the breather sets it for the writes of a duty running on this node (the live
+// holder's bot owns its data; see git_port.hpp). "Changed" covers added, modified and deleted;
+// values compare as JSON (object key order, spacing and number spelling do not matter). An
+// absent side is an empty object: an absent base means the file was created on both sides, an
+// absent ours/theirs means that side deleted the file (every key deleted). A merged object
+// left empty is a deleted file when ours or theirs deleted the file.
 //
-// Any present side that is not a JSON object (invalid text, array, too deeply
-// nested) makes the file OPAQUE: compared as text, a side that alone changed it
-// wins; when both changed it differently, theirs wins and our whole text goes to
-// the conflict copy. Invalid JSON is data, never an exception.
+// A side of a ".json" path that does not parse (a writer caught mid-write, a broken commit) is
+// never merged: it counts as unchanged (it is replaced by the base; a broken base by an empty
+// object) and is listed in `broken`. So a merge never makes a broken file.
 //
-// Nothing is lost: every value ours or theirs introduced is in the result or in
-// the conflict copy (the copy is committed next to the file).
+// Other paths, and JSON that is not an object, merge OPAQUE: compared as text, a side that
+// alone changed it wins; when both changed it differently, the winner's text is kept and the
+// loser's whole text goes to the conflict copy.
+//
+// Nothing is lost: every value ours or theirs introduced is in the result or in the conflict
+// copy (the copy is committed next to the file). The merge is linear in the keys: members are
+// matched through hash tables and values compared by digest (json_scan.hpp); only values whose
+// digests differ on both sides are parsed to compare them as JSON. The result lists the members
+// one per line with their values as written.
 #pragma once
 
 #include <optional>
@@ -43,6 +51,8 @@ struct merge_input {
   std::optional<std::string> theirs; ///< Remote version; nullopt = deleted remotely.
   std::string node;                  ///< This node's name, for the conflict copy's name.
   std::string utc;                   ///< UTC time such as "20261122T004512Z", ditto.
+  /// Whether ours wins a key both sides changed differently (theirs does otherwise).
+  bool prefer_ours = false;
 };
 
 /// A file the caller must write next to the merged one: repository-relative path and content.
@@ -55,20 +65,23 @@ struct conflict_copy {
 struct merge_result {
   /// The merged file content; nullopt = the file must be deleted.
   std::optional<std::string> text;
-  /// True if some present side was not a JSON object and the file merged as text.
+  /// True if the file merged as text (not a ".json" path, or JSON that is not an object).
   bool opaque = false;
+  /// The sides of a ".json" path that did not parse and were merged as unchanged: "base",
+  /// "ours", "theirs".
+  std::vector<std::string> broken;
   /// True if both sides changed the same key (or the opaque file) differently.
   bool conflict = false;
   /// Top-level keys changed differently on both sides, in result order (JSON objects only).
   std::vector<std::string> conflicting_keys;
-  /// Our version of what lost the conflict; absent when there is nothing of ours to keep
-  /// (no conflict, or an opaque file we deleted).
+  /// The losing side's version of what conflicted; absent when there is nothing of it to keep
+  /// (no conflict, or an opaque file the loser deleted).
   ///
-  /// For JSON objects: an object holding each conflicting key with our value; a key we
-  /// deleted has the value null and is also listed in a top-level "_deleted" array
-  /// (present only if we deleted some), which tells a deletion from an explicit null; should
+  /// For JSON objects: an object holding each conflicting key with the loser's value; a key
+  /// the loser deleted has the value null and is also listed in a top-level "_deleted" array
+  /// (present only if it deleted some), which tells a deletion from an explicit null; should
   /// a conflicting key itself be named "_deleted", the marker gets '_' appended until free.
-  /// For opaque files: our whole text, verbatim.
+  /// For opaque files: the loser's whole text, verbatim.
   std::optional<conflict_copy> copy;
 };
 

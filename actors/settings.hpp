@@ -101,8 +101,15 @@ struct breath_settings {
   breath_credentials credentials;
   /// Pushes per breath: a non-fast-forward refusal fetches, inhales and pushes again.
   int push_attempts = 3;
-  /// Longest one step may take before the breath counts as failed.
+  /// Longest a fetch or a push may take (connect, negotiate, transfer); the transfer process
+  /// is then killed and the breath fails. Local steps are waited for this long plus a minute.
   duration step_timeout{60000};
+  /// How long an exhale waits for a synced JSON file that does not parse (its writer may be
+  /// mid-write) before it reports the file as broken.
+  duration broken_wait{3000};
+  /// Bound of a hand-over breath (old holder: commit and push what its duty wrote; new holder:
+  /// catch up with the remote before its duty starts): the hand-over goes on after it.
+  duration handover_timeout{10000};
   /// Cap of the backoff after failed breaths (the interval doubles per failure up to this).
   duration backoff_max{120000};
   /// Breaths kept in the history.

@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libcaf-dev libssl-dev openssl
-  libgit2-dev
+  libgit2-dev libssh2-1-dev
   libboost1.74-dev libboost-filesystem1.74-dev
   libspdlog-dev libfmt-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev

@@ -2,6 +2,8 @@
 # build directory (deploy/package.sh builds the binary first). Paths are the installed ones.
 
 install(TARGETS montana-actors RUNTIME DESTINATION usr/bin)
+# Where runtime/git_transfer looks for it when it is not next to montana-actors.
+install(TARGETS montana-git-transfer RUNTIME DESTINATION usr/lib/montana-actors)
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/montana-actors.service
         DESTINATION lib/systemd/system)
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/montana.toml DESTINATION etc/montana)

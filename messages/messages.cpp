@@ -48,6 +48,18 @@ std::string to_string(event_kind x) {
   return "invalid";
 }
 
+std::string to_string(sync_mode x) {
+  switch (x) {
+  case sync_mode::follow:
+    return "follow";
+  case sync_mode::hold:
+    return "hold";
+  case sync_mode::release:
+    return "release";
+  }
+  return "invalid";
+}
+
 void register_messages(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::montana>();
 }

@@ -30,9 +30,23 @@ enum class duty_role : uint8_t { standby, claiming, holder, releasing };
 /// What a live event of `watch` is about.
 enum class event_kind : uint8_t { role, verdict, link, duty, breath, action };
 
+/// Who owns the synced working files during a breath (see runtime/git_port.hpp).
+enum class sync_mode : uint8_t {
+  /// No duty runs here: the working files follow the remote; the remote wins a same-key
+  /// conflict.
+  follow,
+  /// A duty runs here: its process owns the working files (nothing rewrites them under it) and
+  /// its writes win a same-key conflict.
+  hold,
+  /// A duty's process just stopped here (the old holder's hand-over breath): its last writes
+  /// win, and the working files follow the remote again.
+  release,
+};
+
 std::string to_string(verdict x);
 std::string to_string(duty_role x);
 std::string to_string(event_kind x);
+std::string to_string(sync_mode x);
 
 // -- between nodes (their wire form is in messages/wire.hpp) -----------------------
 
@@ -251,6 +265,15 @@ struct exhale_result {
   std::vector<std::string> conflicts;
   /// Conflict copies committed next to them (repository-relative).
   std::vector<std::string> copies;
+  /// Synced JSON files that still did not parse when the exhale stopped waiting for their
+  /// writer: not committed.
+  std::vector<std::string> broken;
+  /// Of those, the ones put back to their last good version because no duty process owned
+  /// them (the broken file is kept next to it as `<path>.broken-<node>-<utc>`).
+  std::vector<std::string> restored;
+  /// Synced files read; a file whose size, times and inode did not change since it was last
+  /// read is not read again.
+  uint64_t files_read = 0;
 };
 
 /// What an inhale did to the local branch and the synced working files.
@@ -270,6 +293,9 @@ struct inhale_result {
   /// Other files the branch changed that were also changed locally: left as they are (the
   /// local change wins; git shows the file as modified against the new version).
   std::vector<std::string> kept;
+  /// Synced JSON files with a version that did not parse (a broken commit): merged as if that
+  /// side had not changed them.
+  std::vector<std::string> broken;
 };
 
 /// Outcome of one push attempt.
@@ -308,6 +334,24 @@ struct breath_report {
   std::vector<std::string> copies;
   /// Same-key conflicts of this breather since it started, this breath's included.
   uint64_t conflicts_total = 0;
+  /// Empty for a regular breath; "taking DUTY" or "releasing DUTY" (joined with ", ") for a
+  /// hand-over breath.
+  std::string handover;
+  /// Synced files that did not parse (see exhale_result and inhale_result), and those put back
+  /// to their last good version.
+  std::vector<std::string> broken;
+  std::vector<std::string> restored;
+  /// Synced files the exhale read.
+  uint64_t files_read = 0;
+};
+
+/// Asks the breather for a hand-over breath for `duty`, answered with that breath's report:
+/// `taking` before this node starts the duty's process (the working files catch up with the
+/// remote, then belong to the process), otherwise once the process is gone (what it wrote is
+/// committed and pushed, then the files follow the remote again).
+struct handover_breath {
+  std::string duty;
+  bool taking = false;
 };
 
 // -- introspection (every actor answers `inspect_atom` with actor_info) ---------------
@@ -433,6 +477,11 @@ struct breath_status {
   int64_t last_ok_us = 0;
   /// The latest breath, if any (seq 0 when none yet).
   breath_report last;
+  /// Hand-over breaths, and those that failed (the hand-over went on without them).
+  uint64_t handovers = 0;
+  uint64_t handover_failures = 0;
+  /// Breaths that found a synced file that did not parse.
+  uint64_t broken = 0;
 };
 
 /// Everything a node knows about itself: (status_atom) to its inspector; `shell status`,
@@ -567,7 +616,8 @@ typename Inspector::result_type inspect(Inspector& f, duty_status& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, breath_status& x) {
   return f(caf::meta::type_name("breath_status"), x.enabled, x.interval_ms, x.breaths, x.failures,
-           x.conflicts, x.buckets, x.total_us, x.last_ok_us, x.last);
+           x.conflicts, x.buckets, x.total_us, x.last_ok_us, x.last, x.handovers,
+           x.handover_failures, x.broken);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
@@ -660,12 +710,13 @@ typename Inspector::result_type inspect(Inspector& f, child_failed& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, exhale_result& x) {
-  return f(caf::meta::type_name("exhale_result"), x.commit, x.conflicts, x.copies);
+  return f(caf::meta::type_name("exhale_result"), x.commit, x.conflicts, x.copies, x.broken,
+           x.restored, x.files_read);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, inhale_result& x) {
   return f(caf::meta::type_name("inhale_result"), x.replayed, x.conflicts, x.copies, x.updated,
-           x.deferred, x.kept);
+           x.deferred, x.kept, x.broken);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, push_result& x) {
@@ -675,7 +726,12 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, breath_report& x) {
   return f(caf::meta::type_name("breath_report"), x.seq, x.started_us, x.ok, x.failed_step, x.error,
            x.repaired, x.exhale_us, x.fetch_us, x.inhale_us, x.push_us, x.total_us, x.push_attempts,
-           x.commits_in, x.commits_out, x.pending, x.conflicts, x.copies, x.conflicts_total);
+           x.commits_in, x.commits_out, x.pending, x.conflicts, x.copies, x.conflicts_total,
+           x.handover, x.broken, x.restored, x.files_read);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, handover_breath& x) {
+  return f(caf::meta::type_name("handover_breath"), x.duty, x.taking);
 }
 
 /// Registers the `montana` type-ID block with an actor system configuration.
@@ -689,6 +745,7 @@ CAF_ADD_TYPE_ID(montana, (montana::check_status))
 CAF_ADD_TYPE_ID(montana, (montana::check_mode))
 CAF_ADD_TYPE_ID(montana, (montana::duty_role))
 CAF_ADD_TYPE_ID(montana, (montana::event_kind))
+CAF_ADD_TYPE_ID(montana, (montana::sync_mode))
 CAF_ADD_TYPE_ID(montana, (montana::ping))
 CAF_ADD_TYPE_ID(montana, (montana::pong))
 CAF_ADD_TYPE_ID(montana, (montana::claim))
@@ -715,6 +772,7 @@ CAF_ADD_TYPE_ID(montana, (montana::exhale_result))
 CAF_ADD_TYPE_ID(montana, (montana::inhale_result))
 CAF_ADD_TYPE_ID(montana, (montana::push_result))
 CAF_ADD_TYPE_ID(montana, (montana::breath_report))
+CAF_ADD_TYPE_ID(montana, (montana::handover_breath))
 CAF_ADD_TYPE_ID(montana, (std::vector<montana::breath_report>))
 CAF_ADD_TYPE_ID(montana, (montana::stepped_down))
 CAF_ADD_TYPE_ID(montana, (montana::resumed))

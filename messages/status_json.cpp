@@ -156,7 +156,11 @@ json to_json(const breath_report& x) {
           {"pending", x.pending},
           {"conflicts", x.conflicts},
           {"copies", x.copies},
-          {"conflicts_total", x.conflicts_total}};
+          {"conflicts_total", x.conflicts_total},
+          {"handover", x.handover},
+          {"broken", x.broken},
+          {"restored", x.restored},
+          {"files_read", x.files_read}};
 }
 
 json to_json(const breath_status& x) {
@@ -167,6 +171,9 @@ json to_json(const breath_status& x) {
   out["breaths"] = x.breaths;
   out["failures"] = x.failures;
   out["conflicts"] = x.conflicts;
+  out["handovers"] = x.handovers;
+  out["handover_failures"] = x.handover_failures;
+  out["broken"] = x.broken;
   out["buckets"] = x.buckets;
   out["total_ms"] = ms_of(x.total_us);
   out["last_ok"] = time_or_null(x.last_ok_us);
@@ -306,6 +313,10 @@ void from_json(const json& j, breath_report& x) {
   j.at("conflicts").get_to(x.conflicts);
   j.at("copies").get_to(x.copies);
   j.at("conflicts_total").get_to(x.conflicts_total);
+  optional_key(j, "handover", x.handover);
+  optional_key(j, "broken", x.broken);
+  optional_key(j, "restored", x.restored);
+  optional_key(j, "files_read", x.files_read);
 }
 
 void from_json(const json& j, breath_status& x) {
@@ -317,6 +328,9 @@ void from_json(const json& j, breath_status& x) {
   j.at("breaths").get_to(x.breaths);
   j.at("failures").get_to(x.failures);
   j.at("conflicts").get_to(x.conflicts);
+  optional_key(j, "handovers", x.handovers);
+  optional_key(j, "handover_failures", x.handover_failures);
+  optional_key(j, "broken", x.broken);
   optional_key(j, "buckets", x.buckets);
   if (auto i = j.find("total_ms"); i != j.end())
     x.total_us = us_of(*i);

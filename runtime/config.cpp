@@ -419,6 +419,8 @@ void reader::read_breath(const toml::node& value, const std::string& key,
           {"push_attempts",
            [&](auto& v, auto& k) { breath.push_attempts = read_int(v, k, 1, max_count); }},
           {"step_timeout", into(breath.step_timeout, zero::refused)},
+          {"broken_wait", into(breath.broken_wait, zero::allowed)},
+          {"handover_timeout", into(breath.handover_timeout, zero::refused)},
           {"backoff_max", into(breath.backoff_max, zero::refused)},
           {"history", [&](auto& v, auto& k) { breath.history = read_int(v, k, 1, 10000); }},
       });
@@ -805,7 +807,8 @@ std::string config_text(const config& cfg) {
          "\nauthor_email = " + quoted(b.author_email) + "\nssh_user = " + quoted(a.ssh_user) +
          "\ntoken_user = " + quoted(a.token_user) +
          "\npush_attempts = " + std::to_string(b.push_attempts) +
-         "\nstep_timeout = " + ms(b.step_timeout) + "\nbackoff_max = " + ms(b.backoff_max) +
+         "\nstep_timeout = " + ms(b.step_timeout) + "\nbroken_wait = " + ms(b.broken_wait) +
+         "\nhandover_timeout = " + ms(b.handover_timeout) + "\nbackoff_max = " + ms(b.backoff_max) +
          "\nhistory = " + std::to_string(b.history) + "\n";
     for (const auto& [key, value] :
          {std::pair{"ssh_key", a.ssh_key}, std::pair{"token_file", a.token_file},

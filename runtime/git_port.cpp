@@ -1,13 +1,17 @@
 #include "runtime/git_port.hpp"
 
+#include "actors/json_scan.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sys/file.h>
@@ -90,8 +94,13 @@ struct on_disk_file {
   std::string text;
 };
 
-/// Reads the working-tree path `full` (throws `git_failure` for `step` on I/O errors).
-on_disk_file look(const std::string& full, const std::string& step, const std::string& repo) {
+/// How a file read from the working tree gets its blob id.
+using id_of_text = std::function<std::string(const std::string&)>;
+
+/// Reads the working-tree path `full` (throws `git_failure` for `step` on I/O errors); the blob
+/// id of a regular file comes from `id` (by default only computed, not stored).
+on_disk_file look(const std::string& full, const std::string& step, const std::string& repo,
+                  const id_of_text& id = git_repo::blob_id) {
   on_disk_file file;
   struct stat st {};
   if (::lstat(full.c_str(), &st) != 0) {
@@ -126,8 +135,7 @@ on_disk_file look(const std::string& full, const std::string& step, const std::s
       file.text.append(buffer, static_cast<std::size_t>(n));
     }
     ::close(fd);
-    file.entry = file_entry{git_repo::blob_id(file.text),
-                            (st.st_mode & S_IXUSR) ? executable_file : regular_file};
+    file.entry = file_entry{id(file.text), (st.st_mode & S_IXUSR) ? executable_file : regular_file};
   } else {
     file.blocked = true;
   }
@@ -285,6 +293,109 @@ std::vector<std::string> git_lock_files(const git_repo& repo, const breath_setti
           common + "refs/remotes/" + settings.remote + "/" + settings.branch + ".lock"};
 }
 
+/// A synced working file as exhale and inhale see it.
+struct observed {
+  /// Its entry; its text only when `read`.
+  on_disk_file file;
+  /// Whether it was read now (not known by its stat).
+  bool read = false;
+  /// Whether it parses (a path that is not ".json" always does).
+  bool valid = true;
+  /// Whether its blob is in the object store already.
+  bool stored = false;
+};
+
+/// Size, times, inode, device and mode of a file: what tells that it was written.
+std::array<int64_t, 6> stamp_of(const struct stat& st) {
+  auto ns = [](const timespec& t) {
+    return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+  };
+  return {static_cast<int64_t>(st.st_dev),
+          static_cast<int64_t>(st.st_ino),
+          static_cast<int64_t>(st.st_size),
+          ns(st.st_mtim),
+          ns(st.st_ctim),
+          static_cast<int64_t>(st.st_mode)};
+}
+
+/// A stat younger than this when the file was read is not trusted to tell a later write apart:
+/// file times come from the kernel's coarse clock (one tick, 4 ms at HZ=250).
+constexpr int64_t racy_ns = 20000000;
+
+/// The synced working file `path`: known by its stat when it did not change since it was read
+/// (see git_port.hpp), read otherwise. A file read that parses is stored as a blob right away:
+/// hashing it is most of the cost, and it is about to be committed anyway.
+observed observe(std::map<std::string, git_port::known_file>& known, git_repo& repo,
+                 const std::string& path, const std::string& step) {
+  observed out;
+  const auto full = repo.workdir() + path;
+  struct stat st {};
+  if (::lstat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    known.erase(path);
+    out.file = look(full, step, repo.path());
+    return out;
+  }
+  const auto stamp = stamp_of(st);
+  if (auto it = known.find(path); it != known.end() && it->second.stamp == stamp) {
+    out.file.entry = it->second.entry;
+    out.valid = it->second.valid;
+    out.stored = out.valid;
+    return out;
+  }
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const int64_t read_at = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+  out.file = look(full, step, repo.path(), [&](const std::string& text) {
+    out.valid = !json_path(path) || scan_json(text).valid();
+    out.stored = out.valid;
+    return out.valid ? repo.write_blob(text) : git_repo::blob_id(text);
+  });
+  out.read = true;
+  if (out.file.entry && std::max(stamp[3], stamp[4]) + racy_ns < read_at)
+    known[path] = git_port::known_file{stamp, out.file.entry, out.valid};
+  else
+    known.erase(path);
+  return out;
+}
+
+/// The newest version of `path` that parses and its text: HEAD's, else along HEAD's first
+/// parents (at most 100 commits), else the remote-tracking branch's; nullopt when none does.
+std::optional<std::pair<file_entry, std::string>>
+last_good(git_repo& repo, const std::optional<std::string>& head, const std::string& upstream,
+          const std::string& path, const std::string& step) {
+  auto good = [&](const std::optional<std::string>& commit)
+      -> std::optional<std::pair<file_entry, std::string>> {
+    auto version = repo.file_at(commit, path);
+    if (!version || version->mode == symlink_file)
+      return std::nullopt;
+    auto text = content_of(repo, version, step);
+    if (!scan_json(text).valid())
+      return std::nullopt;
+    return std::pair{file_entry{version->id, regular_file}, std::move(text)};
+  };
+  auto commit = head;
+  for (int i = 0; i < 100 && commit; ++i, commit = repo.first_parent(*commit))
+    if (auto found = good(commit))
+      return found;
+  return good(repo.tip(upstream));
+}
+
+/// The lock files a killed fetch or push may leave behind.
+std::vector<std::string> transfer_locks(const git_repo& repo, const breath_settings& settings) {
+  const auto common = repo.commondir();
+  return {repo.gitdir() + "FETCH_HEAD.lock", common + "packed-refs.lock",
+          common + "refs/remotes/" + settings.remote + "/" + settings.branch + ".lock"};
+}
+
+/// Removes the temporary pack files of a failed libgit2 fetch ("pack_git2_*"; only libgit2
+/// names them so, and only this port runs libgit2 on the clone).
+void remove_pack_leftovers(const git_repo& repo) {
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator{repo.commondir() + "objects/pack", ec})
+    if (entry.path().filename().string().starts_with("pack_git2_"))
+      std::filesystem::remove(entry.path(), ec);
+}
 } // namespace
 
 std::string sync_lock_path(const std::string& repo) {
@@ -329,7 +440,8 @@ sync_lock::~sync_lock() {
 }
 
 git_port::git_port(breath_settings settings, std::string node, git_port_options options)
-    : settings_{std::move(settings)}, node_{std::move(node)}, options_{std::move(options)} {}
+    : settings_{std::move(settings)}, node_{std::move(node)}, options_{std::move(options)},
+      transfer_{options_.transfer} {}
 
 git_port::~git_port() = default;
 
@@ -347,6 +459,7 @@ std::string git_port::branch_ref() const {
 
 std::string git_port::prepare() {
   repo_.reset();
+  known_.clear();
   for (const auto& path : settings_.paths)
     if (!repo_relative(path))
       git_fail("prepare", settings_.repo, "synced path '" + path + "' is not inside the clone");
@@ -439,7 +552,7 @@ std::string git_port::prepare() {
   return line;
 }
 
-exhale_result git_port::exhale(const std::string& message, const std::string& utc) {
+exhale_result git_port::exhale(const std::string& message, const std::string& utc, sync_mode mode) {
   const std::string step = "exhale";
   auto& repo = this->repo(step);
   const auto gitdir = repo.gitdir();
@@ -448,13 +561,27 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
   const auto head = repo.tip(branch_ref());
   const auto saved = load_record(gitdir, step, settings_.repo);
   auto record = saved.value_or(sync_record{head, {}});
+  exhale_result result;
 
-  // Read every synced file at one moment, in the writers' critical section.
-  std::vector<on_disk_file> read;
-  {
+  // Read every synced file at one moment, in the writers' critical section. A JSON file that
+  // does not parse may be mid-write: read again (without the lock meanwhile) until it parses
+  // or `broken_wait` passed.
+  std::vector<observed> read(settings_.paths.size());
+  auto snapshot = [&] {
     sync_lock lock{writer_lock_path(repo), options_.lock_wait};
-    for (const auto& path : settings_.paths)
-      read.push_back(look(workdir + path, step, settings_.repo));
+    for (std::size_t i = 0; i < settings_.paths.size(); ++i) {
+      read[i] = observe(known_, repo, settings_.paths[i], step);
+      result.files_read += read[i].read ? 1 : 0;
+    }
+  };
+  auto some_broken = [&] {
+    return std::any_of(read.begin(), read.end(), [](const observed& o) { return !o.valid; });
+  };
+  snapshot();
+  const auto give_up = std::chrono::steady_clock::now() + settings_.broken_wait;
+  while (some_broken() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(50ms);
+    snapshot();
   }
 
   /// A working file to replace after the commit, if it still holds `expected`.
@@ -465,57 +592,116 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
     std::string text;
     bool synced = true;
   };
-  exhale_result result;
   std::vector<file_change> changes;
   std::vector<replacement> replacements;
+  const bool holding = mode == sync_mode::hold;
   for (std::size_t i = 0; i < settings_.paths.size(); ++i) {
     const auto& path = settings_.paths[i];
-    const auto& file = read[i];
+    auto& seen = read[i];
+    const auto& file = seen.file;
     if (file.blocked || (file.entry && file.entry->mode == symlink_file))
       git_fail(step, settings_.repo, "synced path '" + path + "' is not a regular file");
     const auto head_version = repo.file_at(head, path);
     const auto working = id_of(file.entry);
     const auto theirs = id_of(head_version);
+    // The text of the working file (a file known by its stat was not read).
+    auto text = [&]() -> std::optional<std::string> {
+      if (!file.entry)
+        return std::nullopt;
+      if (!seen.read) {
+        seen.file = look(workdir + path, step, settings_.repo);
+        seen.read = true;
+        if (id_of(seen.file.entry) != working)
+          git_fail(step, settings_.repo, "'" + path + "' changed while it was read");
+      }
+      return seen.file.text;
+    };
+    if (!seen.valid) {
+      result.broken.push_back(path);
+      if (holding)
+        continue; // its duty may still finish it; never committed
+      auto broken_text = text();
+      auto good = last_good(repo, head, "refs/remotes/" + settings_.remote + "/" + settings_.branch,
+                            path, step);
+      if (!good) {
+        spdlog::warn("[{}] breath: {} does not parse and no earlier version does either: left as "
+                     "it is",
+                     node_, path);
+        continue;
+      }
+      const auto aside = path + ".broken-" + node_ + "-" + utc;
+      put_file(workdir, aside, file_entry{}, broken_text.value_or(""), step, settings_.repo);
+      sync_lock lock{writer_lock_path(repo), options_.lock_wait};
+      if (!holds(look(workdir + path, step, settings_.repo).entry, file.entry))
+        continue; // written meanwhile: the next breath looks again
+      put_file(workdir, path, good->first, good->second, step, settings_.repo);
+      known_.erase(path);
+      result.restored.push_back(path);
+      spdlog::warn("[{}] breath: {} does not parse: put back its last good version (blob {}); "
+                   "the broken file is kept as {}",
+                   node_, path, good->first.id, aside);
+      record.bases[path] = theirs;
+      if (good->first.id != theirs) // the branch's own version is broken: repair it
+        changes.push_back({path, good->first});
+      continue;
+    }
     if (working == theirs) {
       record.bases[path] = theirs;
       continue;
     }
     auto known = record.bases.find(path);
     const auto base = known == record.bases.end() ? theirs : known->second;
-    const uint32_t mode =
+    const uint32_t mode_bits =
         head_version && head_version->mode == executable_file ? executable_file : regular_file;
-    auto stored = [&](const std::optional<std::string>& text) -> std::optional<file_entry> {
-      if (!text)
+    auto stored = [&](const std::optional<std::string>& content) -> std::optional<file_entry> {
+      if (!content)
         return std::nullopt;
-      return file_entry{repo.write_blob(*text), mode};
+      return file_entry{repo.write_blob(*content), mode_bits};
     };
-    const auto text = file.entry ? std::optional<std::string>{file.text} : std::nullopt;
+    // The working file as a version to commit (observe stored it when it read it).
+    auto as_version = [&]() -> std::optional<file_entry> {
+      if (seen.stored && file.entry)
+        return file_entry{file.entry->id, mode_bits};
+      return stored(text());
+    };
     if (base == theirs) { // a local change on top of the branch: commit it as it is
-      changes.push_back({path, stored(text)});
+      changes.push_back({path, as_version()});
       record.bases[path] = working;
       continue;
     }
-    if (working == base) { // the branch moved under an unchanged file: catch up
-      replacements.push_back(
-          {path, file.entry, head_version, content_of(repo, head_version, step)});
+    if (working == base) { // the branch moved under an unchanged file
+      if (holding)
+        continue; // the duty sees it at its next start
+      auto fresh = content_of(repo, head_version, step);
+      if (head_version && json_path(path) && !scan_json(fresh).valid()) {
+        changes.push_back({path, as_version()}); // the branch's version is broken: repair it
+        record.bases[path] = working;
+        continue;
+      }
+      replacements.push_back({path, file.entry, head_version, std::move(fresh)});
       record.bases[path] = working;
       continue;
     }
     // Written on an older version than the branch has: merge three ways. Our version is stored
     // too, so that it can serve as the base should the file change again before it is replaced.
-    stored(text);
+    auto ours = text();
+    as_version();
     merge_input in;
     in.path = path;
     in.base = base ? repo.blob(*base) : std::nullopt;
-    in.ours = text;
+    in.ours = std::move(ours);
     if (head_version)
       in.theirs = content_of(repo, head_version, step);
     in.node = node_;
     in.utc = utc;
+    in.prefer_ours = mode != sync_mode::follow;
     auto merged = options_.resolve(in);
+    for (const auto& side : merged.broken)
+      result.broken.push_back(path + " (" + side + ")");
     auto version = stored(merged.text);
     changes.push_back({path, version});
-    replacements.push_back({path, file.entry, version, merged.text.value_or("")});
+    if (!holding)
+      replacements.push_back({path, file.entry, version, merged.text.value_or("")});
     record.bases[path] = working;
     if (merged.conflict)
       result.conflicts.push_back(path);
@@ -545,6 +731,7 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
       if (!holds(look(workdir + r.path, step, settings_.repo).entry, r.expected))
         continue; // written meanwhile: its base stays what it was written on
       put_file(workdir, r.path, r.version, r.text, step, settings_.repo);
+      known_.erase(r.path);
       if (r.synced)
         record.bases[r.path] = id_of(r.version);
     }
@@ -558,14 +745,19 @@ exhale_result git_port::exhale(const std::string& message, const std::string& ut
   return result;
 }
 
-uint64_t git_port::fetch() {
+uint64_t git_port::fetch(std::chrono::milliseconds limit) {
   auto& repo = this->repo("fetch");
   step_mark mark{repo, "fetch", settings_.repo};
-  repo.fetch(settings_.remote, settings_.branch);
+  try {
+    transfer_.fetch(settings_, limit, transfer_locks(repo, settings_));
+  } catch (...) {
+    remove_pack_leftovers(repo);
+    throw;
+  }
   return repo.behind(settings_.remote, settings_.branch);
 }
 
-inhale_result git_port::inhale(const std::string& utc) {
+inhale_result git_port::inhale(const std::string& utc, sync_mode mode) {
   const std::string step = "inhale";
   auto& repo = this->repo(step);
   const auto gitdir = repo.gitdir();
@@ -578,7 +770,17 @@ inhale_result git_port::inhale(const std::string& utc) {
   if (upstream && !old) {
     tip = upstream;
   } else if (upstream) {
-    auto rebased = repo.rebase(*old, *upstream, settings_.paths, node_, utc, options_.resolve);
+    // Our commits carry what the duty here wrote: they win a same-key conflict while it holds
+    // the files or has just let them go.
+    resolver resolve = [&](const merge_input& in) {
+      auto ours_first = in;
+      ours_first.prefer_ours = mode != sync_mode::follow;
+      auto merged = options_.resolve(ours_first);
+      for (const auto& side : merged.broken)
+        result.broken.push_back(in.path + " (" + side + ")");
+      return merged;
+    };
+    auto rebased = repo.rebase(*old, *upstream, node_, utc, resolve);
     tip = rebased.tip;
     result.replayed = rebased.replayed;
     result.conflicts = std::move(rebased.conflicts);
@@ -610,20 +812,31 @@ inhale_result git_port::inhale(const std::string& utc) {
   {
     sync_lock lock{writer_lock_path(repo), options_.lock_wait};
     for (const auto& path : settings_.paths) {
-      auto file = look(workdir + path, step, settings_.repo);
+      const auto version = repo.file_at(tip, path);
+      staged.push_back({path, {}, version});
+      if (mode == sync_mode::hold)
+        continue; // the duty's process owns the working file
+      auto seen = observe(known_, repo, path, step);
+      const auto& file = seen.file;
       if (file.blocked || (file.entry && file.entry->mode == symlink_file))
         git_fail(step, settings_.repo, "synced path '" + path + "' is not a regular file");
-      const auto version = repo.file_at(tip, path);
       const auto working = id_of(file.entry);
       const auto fresh = id_of(version);
       auto known = record.bases.find(path);
       const auto base =
           known == record.bases.end() ? id_of(repo.file_at(old, path)) : known->second;
-      staged.push_back({path, {}, version});
       if (working == fresh) {
         record.bases[path] = fresh;
       } else if (working == base) {
-        put_file(workdir, path, version, content_of(repo, version, step), step, settings_.repo);
+        auto text = content_of(repo, version, step);
+        if (version && json_path(path) && !scan_json(text).valid()) {
+          // Never written into a working file: the next exhale commits the good one over it.
+          result.broken.push_back(path + " (theirs)");
+          record.bases[path] = base;
+          continue;
+        }
+        put_file(workdir, path, version, text, step, settings_.repo);
+        known_.erase(path);
         result.updated.push_back(path);
         record.bases[path] = fresh;
       } else {
@@ -664,7 +877,7 @@ inhale_result git_port::inhale(const std::string& utc) {
   return result;
 }
 
-push_result git_port::push() {
+push_result git_port::push(std::chrono::milliseconds limit) {
   auto& repo = this->repo("push");
   step_mark mark{repo, "push", settings_.repo};
   push_result result;
@@ -673,7 +886,12 @@ push_result git_port::push() {
     result.pushed = true;
     return result;
   }
-  result.pushed = repo.push(settings_.remote, settings_.branch);
+  try {
+    result.pushed = transfer_.push(settings_, limit, transfer_locks(repo, settings_));
+  } catch (...) {
+    remove_pack_leftovers(repo);
+    throw;
+  }
   if (result.pushed)
     result.commits = pending;
   return result;
@@ -681,6 +899,10 @@ push_result git_port::push() {
 
 uint64_t git_port::ahead() {
   return repo("ahead").ahead(settings_.remote, settings_.branch);
+}
+
+void git_port::interrupt() {
+  transfer_.interrupt();
 }
 
 } // namespace montana

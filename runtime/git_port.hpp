@@ -19,21 +19,41 @@
 // The first prepare writes it taking the working tree to reflect HEAD. exhale reads each synced
 // file W and compares it with HEAD's blob H and its base B (no base recorded: B = H). W = H:
 // nothing to do. B = H: W is a local change, committed as is. W = B: the branch moved under an
-// unchanged file (a crash after the ref moved): the file gets H. Otherwise the branch moved under a
-// file written on an older version (a write landing during the last inhale, or a crash): W is
-// merged three ways with merge_synced_file (base B, ours W, theirs H), and the merged file and its
-// conflict copy are committed. A base whose blob is gone merges as "no base" (every differing key
-// conflicts, theirs wins, ours goes to the copy): nothing is lost.
+// unchanged file (a crash after the ref moved, or changes that came while a duty held it): the
+// file gets H, unless a duty holds it. Otherwise the branch moved under a file written on an
+// older version: W is merged three ways with merge_synced_file (base B, ours W, theirs H), and
+// the merged file and its conflict copy are committed. A base whose blob is gone merges as "no
+// base" (every differing key conflicts, the winner's value stays, the other goes to the copy):
+// nothing is lost.
+//
+// One writer (sync_mode). While a duty's process runs on this node (`hold`), it owns the synced
+// working files: exhale commits what it wrote (merged by key with what came from elsewhere,
+// against the recorded base, so those changes are never reverted) but never rewrites the file,
+// and inhale leaves it alone; the process sees the others' changes at its next start, after the
+// new holder's hand-over breath (`follow`). On a key both changed differently the holder's
+// value wins (`hold`, and `release` for the old holder's last writes), the other one goes to the
+// conflict copy; on a node where no duty runs (`follow`) the remote's value wins.
+//
+// Never a broken file. A synced ".json" file that does not parse is never committed: exhale
+// reads it again every 50 ms for up to `broken_wait` (its writer may be mid-write), then reports
+// it. While a duty holds it, it is left to the duty; otherwise it is put back to its last good
+// version (HEAD's, else the newest good one in the last 100 first-parent commits) and the
+// broken one is kept next to it as `<path>.broken-<node>-<utc>`, never committed. A version
+// that does not parse is never merged (json_merge.hpp) nor written into a working file.
+//
+// Cost grows with what changed. Each synced file's stat (size, times, inode) is remembered with
+// its blob id: a file whose stat did not change since it was read is not read again (a stat
+// less than 20 ms older than the read is not trusted: file times are as coarse as the kernel's
+// tick). Fetch and push run in a child process with a deadline (runtime/git_transfer.hpp).
 //
 // The writer lock. Writers of synced files that want no race at all hold an exclusive flock(2) on
 // `sync_lock_path(repo)` (`<gitdir>/montana-sync.lock`) while they write (`sync_lock` here,
 // `fcntl.flock(fd, fcntl.LOCK_EX)` in Python; NOT fcntl/lockf record locks, which do not see
-// flock locks), and replace the file atomically (write a temporary file, rename). The
-// port holds the same lock only in its short, local critical sections: reading the synced files
-// in exhale, and each check-and-replace of working files (exhale's merged files, inhale's
-// updates). It never holds it across network I/O. A writer that does not lock can lose a race
-// only inside such a check-and-replace (microseconds); a writer that does not replace files
-// atomically can have a half-written file committed (it is then fixed by its next write).
+// flock locks). The port holds the same lock only in its short, local critical sections:
+// reading the synced files in exhale, and each check-and-replace of working files. It never
+// holds it across network I/O or while waiting for a broken file. A duty holding the files
+// needs no lock (nothing else writes them); a writer without the lock on a node where no duty
+// runs can lose a race only inside a check-and-replace (microseconds).
 //
 // Crash safety. Objects are written before any ref moves; refs move atomically; the record is
 // replaced atomically after the working tree is updated, so a crash anywhere heals at the next
@@ -50,8 +70,11 @@
 #include "actors/breath_port.hpp"
 #include "actors/settings.hpp"
 #include "runtime/git_repo.hpp"
+#include "runtime/git_transfer.hpp"
 
+#include <array>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -85,6 +108,8 @@ struct git_port_options {
   resolver resolve = merge_synced_file;
   /// Longest wait for the writer lock before a step fails.
   std::chrono::milliseconds lock_wait{10000};
+  /// The program that runs fetch and push (runtime/git_transfer.hpp).
+  std::string transfer = transfer_helper();
 };
 
 /// The libgit2 breath port of one clone (see the top of this file).
@@ -95,11 +120,21 @@ public:
   ~git_port() override;
 
   std::string prepare() override;
-  exhale_result exhale(const std::string& message, const std::string& utc) override;
-  uint64_t fetch() override;
-  inhale_result inhale(const std::string& utc) override;
-  push_result push() override;
+  exhale_result exhale(const std::string& message, const std::string& utc, sync_mode mode) override;
+  uint64_t fetch(std::chrono::milliseconds limit) override;
+  inhale_result inhale(const std::string& utc, sync_mode mode) override;
+  push_result push(std::chrono::milliseconds limit) override;
   uint64_t ahead() override;
+  void interrupt() override;
+
+  /// What the port remembers of a synced working file it read (see "Cost" above).
+  struct known_file {
+    /// Device, inode, size, modification and change times (ns), mode.
+    std::array<int64_t, 6> stamp{};
+    std::optional<file_entry> entry;
+    /// Whether it parses (always true for a path that is not ".json").
+    bool valid = true;
+  };
 
 private:
   /// The open clone on the configured branch; throws naming `step` when `prepare` has not
@@ -113,6 +148,9 @@ private:
   git_port_options options_;
   std::optional<git_repo> repo_;
   std::optional<sync_lock> port_lock_;
+  git_transfer transfer_;
+  /// Per synced path, what it was when last read (absent: read it next time).
+  std::map<std::string, known_file> known_;
   /// Whether prepare() already warned that the remote is a local path.
   bool warned_local_remote_ = false;
 };

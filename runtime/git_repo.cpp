@@ -2,8 +2,10 @@
 
 #include "actors/breath_port.hpp"
 #include "runtime/git_credentials.hpp"
+#include "runtime/ssh_host_key.hpp"
 
 #include <git2.h>
+#include <git2/sys/odb_backend.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -35,7 +37,6 @@ struct git_free {
 template <class T, auto Free>
 using git_ptr = std::unique_ptr<T, git_free<T, Free>>;
 
-using annotated_ptr = git_ptr<git_annotated_commit, git_annotated_commit_free>;
 using blob_ptr = git_ptr<git_blob, git_blob_free>;
 using commit_ptr = git_ptr<git_commit, git_commit_free>;
 using diff_ptr = git_ptr<git_diff, git_diff_free>;
@@ -110,13 +111,65 @@ std::string unique_path(const std::string& wanted, Taken taken) {
   return candidate;
 }
 
+int ssh_port(const std::string& url);
+
 /// What a fetch or push carries through libgit2's callbacks.
 struct remote_session {
-  explicit remote_session(const breath_credentials& credentials) : picker{credentials} {}
+  remote_session(const breath_credentials& credentials, int port)
+      : picker{credentials}, port{port} {}
   credential_picker picker;
+  /// The SSH port of the remote's URL.
+  int port;
   /// A push refusal decided by the server ("<ref> <status>"); it arrives only through a callback.
   std::string refusal;
+  /// Why the SSH host key was refused; libgit2 reports every refusal with one message.
+  std::string host_key_problem;
 };
+
+/// libgit2's certificate callback: an SSH host key is checked against known_hosts here, so that
+/// an unknown key and a changed one give different errors; TLS certificates are left to libgit2.
+int check_certificate(git_cert* cert, int, const char* host, void* payload) {
+  if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+    return GIT_PASSTHROUGH;
+  auto& session = *static_cast<remote_session*>(payload);
+  const auto* hostkey = reinterpret_cast<const git_cert_hostkey*>(cert);
+  if (!(hostkey->type & GIT_CERT_SSH_RAW) || hostkey->hostkey == nullptr) {
+    session.host_key_problem = "the ssh host key of " + std::string{host} + " is not available";
+    return GIT_ECERTIFICATE;
+  }
+  const auto known_hosts = default_known_hosts();
+  // libgit2 does not pass the port: a non-standard port is taken from the URL by the caller.
+  try {
+    auto verdict = check_host_key(known_hosts, host, session.port,
+                                  std::string_view{hostkey->hostkey, hostkey->hostkey_len});
+    if (verdict == host_key_verdict::known)
+      return 0;
+    session.host_key_problem = host_key_problem(verdict, known_hosts, host, session.port);
+  } catch (const std::exception& e) {
+    session.host_key_problem = e.what();
+  }
+  return GIT_ECERTIFICATE;
+}
+
+/// The port of an ssh:// URL (22 for scp-like URLs and when none is given).
+int ssh_port(const std::string& url) {
+  if (!url.starts_with("ssh://") && !url.starts_with("git+ssh://") &&
+      !url.starts_with("ssh+git://"))
+    return 22;
+  auto host_start = url.find("://") + 3;
+  auto path_start = url.find('/', host_start);
+  auto authority = url.substr(host_start, path_start - host_start);
+  if (auto at = authority.rfind('@'); at != std::string::npos)
+    authority.erase(0, at + 1);
+  auto colon = authority.rfind(':');
+  if (colon == std::string::npos || authority.find(']', colon) != std::string::npos)
+    return 22;
+  try {
+    return std::stoi(authority.substr(colon + 1));
+  } catch (const std::exception&) {
+    return 22;
+  }
+}
 
 /// libgit2's credentials callback: what the picker chooses, or "authentication refused".
 int acquire_credential(git_credential** out, const char*, const char* user_from_url,
@@ -151,6 +204,7 @@ git_remote_callbacks remote_callbacks(remote_session& session) {
   git_remote_callbacks callbacks;
   git_remote_init_callbacks(&callbacks, GIT_REMOTE_CALLBACKS_VERSION);
   callbacks.credentials = acquire_credential;
+  callbacks.certificate_check = check_certificate;
   callbacks.push_update_reference = [](const char* ref, const char* status, void* data) {
     if (status)
       static_cast<remote_session*>(data)->refusal = std::string{ref} + " " + status;
@@ -262,6 +316,19 @@ git_repo git_repo::open(const std::string& path, breath_credentials credentials)
   git_index* index_raw = nullptr;
   check(git_repository_index(&index_raw, repo.get()), "open", path);
   index_ptr index{index_raw};
+  // New objects are written with zlib's fastest level: a 100 MB users.json deflates several
+  // times faster, and any git reads it like every loose object. Added above the default
+  // backends, so that writes go here and reads find everything as before.
+  git_odb* odb = nullptr;
+  check(git_repository_odb(&odb, repo.get()), "open", path);
+  std::unique_ptr<git_odb, void (*)(git_odb*)> odb_owner{odb, git_odb_free};
+  git_odb_backend* fast = nullptr;
+  const std::string objects = std::string{git_repository_commondir(repo.get())} + "objects";
+  check(git_odb_backend_loose(&fast, objects.c_str(), 1, 0, 0, 0), "open", path);
+  if (auto added = git_odb_add_backend(odb, fast, 3); added < 0) {
+    fast->free(fast);
+    check(added, "open", path);
+  }
   return git_repo{std::move(repo), path, std::move(credentials)};
 }
 
@@ -307,6 +374,19 @@ bool git_repo::has_commit(const std::string& id) {
     return false;
   git_commit_free(raw);
   return true;
+}
+
+std::optional<std::string> git_repo::first_parent(const std::string& id) {
+  git_oid parsed;
+  if (id.size() != GIT_OID_HEXSZ || git_oid_fromstr(&parsed, id.c_str()) != 0)
+    return std::nullopt;
+  git_commit* raw = nullptr;
+  if (git_commit_lookup(&raw, repo_.get(), &parsed) != 0)
+    return std::nullopt;
+  commit_ptr commit{raw};
+  if (git_commit_parentcount(commit.get()) == 0)
+    return std::nullopt;
+  return hex(*git_commit_parent_id(commit.get(), 0));
 }
 
 std::optional<file_entry> git_repo::file_at(const std::optional<std::string>& commit,
@@ -504,7 +584,6 @@ std::string git_repo::free_path(const std::string& wanted,
 }
 
 rebase_result git_repo::rebase(const std::string& local, const std::string& onto,
-                               const std::vector<std::string>& merged_paths,
                                const std::string& node, const std::string& utc,
                                const resolver& resolve) {
   const auto operation = "rebase";
@@ -517,26 +596,27 @@ rebase_result git_repo::rebase(const std::string& local, const std::string& onto
     result.tip = local; // already on top of `onto`
     return result;
   }
-  if (git_graph_descendant_of(repo, &onto_id, &local_id) == 1) {
-    result.tip = onto; // nothing of ours to replay
-    return result;
-  }
-  git_annotated_commit* raw = nullptr;
-  check(git_annotated_commit_lookup(&raw, repo, &local_id), operation, path_);
-  annotated_ptr local_commit{raw};
-  check(git_annotated_commit_lookup(&raw, repo, &onto_id), operation, path_);
-  annotated_ptr onto_commit{raw};
-  git_rebase_options options;
-  git_rebase_options_init(&options, GIT_REBASE_OPTIONS_VERSION);
-  options.inmemory = 1;
-  git_rebase* rebase_raw = nullptr;
-  check(
-      git_rebase_init(&rebase_raw, repo, local_commit.get(), onto_commit.get(), nullptr, &options),
-      operation, path_);
-  rebase_ptr rebase{rebase_raw};
-  const auto workdir = this->workdir();
   result.tip = onto;
-
+  if (git_graph_descendant_of(repo, &onto_id, &local_id) == 1)
+    return result; // nothing of ours to replay
+  std::optional<std::string> base;
+  git_oid base_id;
+  if (auto code = git_merge_base(&base_id, repo, &local_id, &onto_id); code == 0)
+    base = hex(base_id);
+  else if (code != GIT_ENOTFOUND)
+    check(code, operation, path_);
+  // The local commits `onto` lacks: what is folded into the one new commit.
+  std::size_t local_commits = 0;
+  {
+    git_revwalk* raw = nullptr;
+    check(git_revwalk_new(&raw, repo), operation, path_);
+    revwalk_ptr walk{raw};
+    check(git_revwalk_push(walk.get(), &local_id), operation, path_);
+    check(git_revwalk_hide(walk.get(), &onto_id), operation, path_);
+    git_oid id;
+    while (git_revwalk_next(&id, walk.get()) == 0)
+      ++local_commits;
+  }
   auto text_of = [&](const std::optional<file_entry>& entry) -> std::optional<std::string> {
     if (!entry)
       return std::nullopt;
@@ -545,110 +625,65 @@ rebase_result git_repo::rebase(const std::string& local, const std::string& onto
       git_fail(operation, path_, "blob " + entry->id + " is missing");
     return text;
   };
-  git_rebase_operation* step = nullptr;
-  int code;
-  while ((code = git_rebase_next(&step, rebase.get())) == 0) {
-    const auto replayed = hex(step->id);
-    git_commit* original_raw = nullptr;
-    check(git_commit_lookup(&original_raw, repo, &step->id), operation, path_);
-    commit_ptr original{original_raw};
-    std::optional<std::string> parent;
-    if (git_commit_parentcount(original.get()) > 0)
-      parent = hex(*git_commit_parent_id(original.get(), 0));
-    git_index* index_raw = nullptr;
-    check(git_rebase_inmemory_index(&index_raw, rebase.get()), operation, path_);
-    index_ptr index{index_raw};
-
-    // Conflicted paths, then paths of `merged_paths` libgit2 merged as text although both
-    // sides changed them: all go through the resolver.
-    std::vector<std::string> to_resolve;
-    {
-      git_index_conflict_iterator* it_raw = nullptr;
-      check(git_index_conflict_iterator_new(&it_raw, index.get()), operation, path_);
-      iterator_ptr it{it_raw};
-      const git_index_entry *ancestor, *ours, *theirs;
-      while ((code = git_index_conflict_next(&ancestor, &ours, &theirs, it.get())) == 0)
-        for (auto* entry : {ancestor, ours, theirs})
-          if (entry) {
-            to_resolve.emplace_back(entry->path);
-            break;
-          }
-      if (code != GIT_ITEROVER)
-        check(code, operation, path_);
+  const auto workdir = this->workdir();
+  std::vector<file_change> changes;
+  std::vector<std::string> copies_taken;
+  for (const auto& path : changed_paths(base, local)) {
+    auto ours = file_at(local, path);
+    auto was = file_at(base, path);
+    auto theirs = file_at(onto, path);
+    if (theirs == was) { // ours alone changed it
+      changes.push_back({path, ours});
+      continue;
     }
-    for (const auto& path : merged_paths) {
-      auto base = file_at(parent, path);
-      auto ours = file_at(replayed, path);
-      auto theirs = file_at(result.tip, path);
-      if (ours != base && theirs != base && ours != theirs &&
-          std::find(to_resolve.begin(), to_resolve.end(), path) == to_resolve.end())
-        to_resolve.push_back(path);
+    if (ours == theirs)
+      continue; // the same change on both sides
+    // Both changed it: the merge rule decides, on the blobs themselves.
+    const auto path_operation = std::string{operation} + " " + path;
+    merge_input in;
+    in.path = path;
+    in.base = text_of(was);
+    in.ours = text_of(ours);
+    in.theirs = text_of(theirs);
+    in.node = node;
+    in.utc = utc;
+    merge_result merged;
+    try {
+      merged = resolve(in);
+    } catch (const git_failure&) {
+      throw;
+    } catch (const std::exception& e) {
+      git_fail(path_operation, path_, e.what());
     }
-    for (const auto& path : to_resolve) {
-      const auto path_operation = std::string{operation} + " " + path;
-      auto ours = file_at(replayed, path);
-      auto theirs = file_at(result.tip, path);
-      merge_input in;
-      in.path = path;
-      in.base = text_of(file_at(parent, path));
-      in.ours = text_of(ours);
-      in.theirs = text_of(theirs);
-      in.node = node;
-      in.utc = utc;
-      merge_result merged;
-      try {
-        merged = resolve(in);
-      } catch (const git_failure&) {
-        throw;
-      } catch (const std::exception& e) {
-        git_fail(path_operation, path_, e.what());
-      }
-      auto removed = git_index_conflict_remove(index.get(), path.c_str());
-      if (removed != GIT_ENOTFOUND)
-        check(removed, path_operation, path_);
-      auto put = [&](const std::string& at, const std::string& text, uint32_t mode) {
-        git_index_entry entry{};
-        entry.mode = mode;
-        entry.id = oid(write_blob(text), path_operation, path_);
-        entry.path = at.c_str();
-        check(git_index_add(index.get(), &entry), path_operation, path_);
-      };
-      if (merged.text) {
-        put(path, *merged.text, ours ? ours->mode : theirs ? theirs->mode : regular_file);
-      } else {
-        removed = git_index_remove(index.get(), path.c_str(), 0);
-        if (removed != GIT_ENOTFOUND)
-          check(removed, path_operation, path_);
-      }
-      if (merged.copy) {
-        auto copy = unique_path(merged.copy->path, [&](const std::string& candidate) {
-          return git_index_get_bypath(index.get(), candidate.c_str(), 0) != nullptr ||
-                 on_disk(workdir + candidate);
-        });
-        put(copy, merged.copy->content, regular_file);
-        result.copies.push_back(copy);
-      }
-      if (merged.conflict && std::find(result.conflicts.begin(), result.conflicts.end(), path) ==
-                                 result.conflicts.end())
-        result.conflicts.push_back(path);
+    in = merge_input{}; // the three versions are not needed any more
+    if (merged.text) {
+      auto mode = ours ? ours->mode : theirs ? theirs->mode : regular_file;
+      changes.push_back({path, file_entry{write_blob(*merged.text), mode}});
+    } else {
+      changes.push_back({path, std::nullopt});
     }
-    if (git_index_has_conflicts(index.get()))
-      git_fail(operation, path_, "conflicts remain after resolving");
-    // The replayed commit keeps its author and message; its committer is the author, now.
-    const git_signature* author = git_commit_author(original.get());
-    git_signature* committer_raw = nullptr;
-    check(git_signature_now(&committer_raw, author->name, author->email), operation, path_);
-    signature_ptr committer{committer_raw};
-    git_oid id;
-    code = git_rebase_commit(&id, rebase.get(), nullptr, committer.get(), nullptr, nullptr);
-    if (code == GIT_EAPPLIED)
-      continue; // `onto` has this change already
-    check(code, operation, path_);
-    result.tip = hex(id);
-    ++result.replayed;
+    if (merged.copy) {
+      auto copy = unique_path(merged.copy->path, [&](const std::string& candidate) {
+        return file_at(onto, candidate).has_value() || on_disk(workdir + candidate) ||
+               std::find(copies_taken.begin(), copies_taken.end(), candidate) != copies_taken.end();
+      });
+      copies_taken.push_back(copy);
+      changes.push_back({copy, file_entry{write_blob(merged.copy->content), regular_file}});
+      result.copies.push_back(copy);
+    }
+    if (merged.conflict)
+      result.conflicts.push_back(path);
   }
-  if (code != GIT_ITEROVER)
-    check(code, operation, path_);
+  // The new commit keeps the newest local commit's author and message; committed now.
+  git_commit* raw = nullptr;
+  check(git_commit_lookup(&raw, repo, &local_id), operation, path_);
+  commit_ptr newest{raw};
+  const git_signature* author = git_commit_author(newest.get());
+  if (auto id =
+          commit(onto, changes, git_commit_message(newest.get()), author->name, author->email)) {
+    result.tip = *id;
+    result.replayed = local_commits;
+  }
   return result;
 }
 
@@ -664,11 +699,14 @@ void git_repo::fetch(const std::string& remote, const std::string& branch) {
   auto spec = "+refs/heads/" + branch + ":refs/remotes/" + remote + "/" + branch;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};
-  remote_session session{credentials_};
+  remote_session session{credentials_, ssh_port(git_remote_url(origin.get()))};
   git_fetch_options options;
   git_fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
   options.callbacks = remote_callbacks(session);
-  check(git_remote_fetch(origin.get(), &refspecs, &options, nullptr), operation, path_);
+  auto code = git_remote_fetch(origin.get(), &refspecs, &options, nullptr);
+  if (code < 0 && !session.host_key_problem.empty())
+    git_fail(operation, path_, session.host_key_problem);
+  check(code, operation, path_);
 }
 
 bool git_repo::push(const std::string& remote, const std::string& branch) {
@@ -677,11 +715,13 @@ bool git_repo::push(const std::string& remote, const std::string& branch) {
   auto spec = "refs/heads/" + branch + ":refs/heads/" + branch;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};
-  remote_session session{credentials_};
+  remote_session session{credentials_, ssh_port(git_remote_url(origin.get()))};
   git_push_options options;
   git_push_options_init(&options, GIT_PUSH_OPTIONS_VERSION);
   options.callbacks = remote_callbacks(session);
   auto code = git_remote_push(origin.get(), &refspecs, &options);
+  if (code < 0 && !session.host_key_problem.empty())
+    git_fail(operation, path_, session.host_key_problem);
   if (code == GIT_ENONFASTFORWARD)
     return false;
   check(code, operation, path_);

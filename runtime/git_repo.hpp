@@ -73,10 +73,10 @@ struct index_change {
 
 /// What an in-memory rebase made.
 struct rebase_result {
-  /// The new tip: the last replayed commit, `onto` when nothing was replayed, or the local tip
-  /// when it already contains `onto`. Not yet referenced by any branch.
+  /// The new tip: the replayed commit, `onto` when nothing was replayed, or the local tip when
+  /// it already contains `onto`. Not yet referenced by any branch.
   std::string tip;
-  /// Local commits replayed (steps that became empty excluded).
+  /// Local commits folded into the replayed commit (0 when there was none).
   std::size_t replayed = 0;
   /// Paths where the resolver found a real conflict (a key both sides changed differently),
   /// once each, in order of appearance.
@@ -118,6 +118,9 @@ public:
   /// Whether `id` names a commit in the object store.
   bool has_commit(const std::string& id);
 
+  /// The first parent of commit `id`; nullopt for a root commit or a missing one.
+  std::optional<std::string> first_parent(const std::string& id);
+
   /// The entry of `path` in `commit`'s tree; nullopt when absent there (or no commit given).
   std::optional<file_entry> file_at(const std::optional<std::string>& commit,
                                     const std::string& path);
@@ -158,16 +161,16 @@ public:
   /// `commit`'s tree nor the working tree has.
   std::string free_path(const std::string& wanted, const std::optional<std::string>& commit);
 
-  /// Replays the commits of `local` that `onto` lacks on top of `onto`, like `git rebase`, in
+  /// Replays the commits of `local` that `onto` lacks on top of `onto` as ONE new commit, in
   /// memory: no ref, index or working-tree file changes, no rebase state on disk (only new
-  /// objects). A path goes through `resolve` when a step leaves it conflicted, and a path of
-  /// `merged_paths` also when both sides changed it and libgit2 merged it as text; base = the
-  /// replayed commit's parent, ours = the replayed commit, theirs = the new tip so far. The
-  /// result and its conflict copy (see `free_path`) are committed in that step. The replayed
-  /// commits keep author and message; the committer is the author, now. `node` and `utc` name
-  /// the conflict copies.
-  rebase_result rebase(const std::string& local, const std::string& onto,
-                       const std::vector<std::string>& merged_paths, const std::string& node,
+  /// objects). A path only the local side changed (against the merge base) takes the local
+  /// version; a path both sides changed differently goes through `resolve` on the three blobs
+  /// (base = the merge base's, ours = `local`'s, theirs = `onto`'s) — no text merge, so a large
+  /// synced file costs its reads and one write — and the result and its conflict copy (see
+  /// `free_path`) are committed. The commit keeps the newest local commit's author and message;
+  /// `replayed` counts the local commits folded into it (0 when nothing was left to commit).
+  /// `node` and `utc` name the conflict copies.
+  rebase_result rebase(const std::string& local, const std::string& onto, const std::string& node,
                        const std::string& utc, const resolver& resolve = merge_synced_file);
 
   /// The URL of `remote` as configured; throws `git_failure` when there is no such remote.

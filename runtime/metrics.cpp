@@ -143,8 +143,17 @@ std::string render_metrics(const node_status& s) {
     w.family("montana_breath_failures_total", "counter", "Breaths that failed at some step.");
     w.sample("montana_breath_failures_total", {}, b.failures);
     w.family("montana_breath_conflicts_total", "counter",
-             "Same-key conflicts the breaths found (the remote's value kept, ours copied).");
+             "Same-key conflicts the breaths found (the winner's value kept, the other copied).");
     w.sample("montana_breath_conflicts_total", {}, b.conflicts);
+    w.family("montana_breath_handovers_total", "counter",
+             "Hand-over breaths (before a duty starts here, after it stopped).");
+    w.sample("montana_breath_handovers_total", {}, b.handovers);
+    w.family("montana_breath_handover_failures_total", "counter",
+             "Hand-over breaths that failed: the hand-over went on without them.");
+    w.sample("montana_breath_handover_failures_total", {}, b.handover_failures);
+    w.family("montana_breath_broken_total", "counter",
+             "Breaths that found a synced JSON file that did not parse.");
+    w.sample("montana_breath_broken_total", {}, b.broken);
     w.family("montana_breath_last_success_timestamp_seconds", "gauge",
              "Unix time of the start of the latest breath that went through (0: none yet).");
     w.sample("montana_breath_last_success_timestamp_seconds", {}, seconds(b.last_ok_us));

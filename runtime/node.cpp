@@ -79,10 +79,11 @@ private:
   std::set<std::string> duties_;
 };
 
-/// How long one duty's leave may take: the wait for the next node's claim, then the stop of the
-/// process (SIGTERM, `stop_grace`, SIGKILL) with room to spare.
-duration leave_bound(const duty_settings& duty) {
-  return handover_wait(duty) + duty.stop_grace * 2 + duration{5000};
+/// How long one duty's leave may take: the wait for the next node's claim, the stop of the
+/// process (SIGTERM, `stop_grace`, SIGKILL) with room to spare, then the hand-over breath.
+duration leave_bound(const duty_settings& duty, const breath_settings& breath) {
+  return handover_wait(duty) + duty.stop_grace * 2 + duration{5000} +
+         (breath.repo.empty() ? duration{0} : handover_breath_bound(breath.handover_timeout));
 }
 
 /// A lower node's probe of a peer never seen since its start waits this long before it counts
@@ -183,6 +184,13 @@ void node::start_parts() {
         spawn_probe(*system_, probe_params{name_, peer, cfg_.probe, peer_, grace, opts_.checks});
     join("probe", peer.name, probes_[peer.name]);
   }
+  // Before the leaders: they ask it for hand-over breaths.
+  if (!cfg_.breath.repo.empty()) {
+    auto breath = breath_for(cfg_, name_);
+    auto port = std::make_shared<git_port>(breath, name_);
+    breather_ = spawn_breather(*system_, breather_params{name_, std::move(breath), port});
+    join("breather", name_, breather_);
+  }
   auto steps = std::make_shared<stepped_down_file>(
       (std::filesystem::path{expand_node(cfg_.state.dir, name_)} / "stepped-down").string());
   for (const auto& duty : cfg_.duties) {
@@ -198,7 +206,9 @@ void node::start_parts() {
                          steps->contains(duty.name),
                          [steps, node = name_, duty = duty.name](bool stepped_down) {
                            steps->set(node, duty, stepped_down);
-                         }};
+                         },
+                         breather_,
+                         cfg_.breath.handover_timeout};
     for (const auto& other : duty.chain)
       if (other != name_)
         params.probes[other] = probes_.at(other);
@@ -206,12 +216,6 @@ void node::start_parts() {
     caf::anon_send(peer_, route_atom::value, duty.name, leader);
     join("leader", duty.name, leader);
     leaders_[duty.name] = leader;
-  }
-  if (!cfg_.breath.repo.empty()) {
-    auto breath = breath_for(cfg_, name_);
-    auto port = std::make_shared<git_port>(breath, name_);
-    breather_ = spawn_breather(*system_, breather_params{name_, std::move(breath), port});
-    join("breather", name_, breather_);
   }
   shell_ = std::make_unique<shell_endpoint>(
       io_->context(), *system_,
@@ -278,7 +282,7 @@ void node::leave() {
       auto i = leaders_.find(duty.name);
       if (i == leaders_.end())
         continue;
-      self->request(i->second, leave_bound(duty), stop_atom::value)
+      self->request(i->second, leave_bound(duty, cfg_.breath), stop_atom::value)
           .receive([] {},
                    [&](const caf::error& err) {
                      spdlog::warn("[{}] duty {}: graceful stop failed: {}", name_, duty.name,
@@ -306,9 +310,9 @@ void node::stop() {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     a = nullptr;
   };
-  kill(breather_);
   for (auto& [duty, leader] : leaders_)
     kill(leader);
+  kill(breather_);
   for (auto& [peer, probe] : probes_)
     kill(probe);
   kill(peer_);

@@ -193,6 +193,11 @@ std::string render_status(const node_status& s, const text_style& st) {
              (b.last.ok ? st.good("ok") : st.bad("failed at " + b.last.failed_step)) + " " +
              ms(b.last.total_us) + ", " + age(s.now_us - b.last.started_us) + " ago";
     out += "\n";
+    if (b.handovers > 0 || b.broken > 0)
+      out += "  hand-over breaths: " + std::to_string(b.handovers) + ", " +
+             (b.handover_failures > 0 ? st.bad(std::to_string(b.handover_failures) + " failed")
+                                      : std::string{"none failed"}) +
+             "; a file did not parse in " + std::to_string(b.broken) + " breaths\n";
   } else {
     out += "breath: off (no [breath] repo)\n";
   }

@@ -2,6 +2,9 @@
 #define CAF_TEST_NO_MAIN
 #include <caf/test/unit_test_impl.hpp>
 
+#include "support/breathing.hpp"
+
 int main(int argc, char** argv) {
+  montana::testing::use_built_transfer();
   return caf::test::main(argc, argv);
 }

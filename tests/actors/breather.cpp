@@ -5,6 +5,7 @@
 #include "tests/support/log_capture.hpp"
 #include "tests/support/virtual_time.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
@@ -40,16 +41,18 @@ public:
   uint64_t remote = 0;
   std::vector<std::string> exhale_messages;
   inhale_result next_inhale;
+  exhale_result next_exhale;
 
   std::string prepare() override {
     step("prepare");
     return repaired;
   }
 
-  exhale_result exhale(const std::string& message, const std::string&) override {
+  exhale_result exhale(const std::string& message, const std::string&, sync_mode mode) override {
     step("exhale");
     exhale_messages.push_back(message);
-    exhale_result out;
+    modes.push_back(mode);
+    exhale_result out = std::exchange(next_exhale, exhale_result{});
     if (changed) {
       changed = false;
       ++local;
@@ -58,18 +61,21 @@ public:
     return out;
   }
 
-  uint64_t fetch() override {
+  uint64_t fetch(std::chrono::milliseconds limit) override {
+    limits.push_back(limit);
     step("fetch");
     return remote;
   }
 
-  inhale_result inhale(const std::string&) override {
+  inhale_result inhale(const std::string&, sync_mode mode) override {
+    modes.push_back(mode);
     step("inhale");
     remote = 0;
     return std::exchange(next_inhale, inhale_result{});
   }
 
-  push_result push() override {
+  push_result push(std::chrono::milliseconds limit) override {
+    limits.push_back(limit);
     step("push");
     bool ok = pushes.empty() || pushes.front();
     if (!pushes.empty())
@@ -83,6 +89,13 @@ public:
     step("ahead");
     return local;
   }
+
+  void interrupt() override { ++interrupts; }
+
+  /// The sync mode of every exhale and inhale, and the limit of every fetch and push.
+  std::vector<sync_mode> modes;
+  std::vector<std::chrono::milliseconds> limits;
+  int interrupts = 0;
 
   std::string repaired;
 
@@ -270,7 +283,7 @@ CAF_TEST(every breath is one log line and each conflict one more) {
             std::string::npos);
   auto warnings = log.lines("warning");
   CAF_REQUIRE_EQUAL(warnings.size(), 1u);
-  CAF_CHECK(warnings[0].find("conflict in data/users.json: the remote's values kept, ours in "
+  CAF_CHECK(warnings[0].find("conflict in data/users.json: the remote's values kept, the others in "
                              "data/users.conflict-moscow-20261122T010203Z.json (1 since start)") !=
             std::string::npos);
   auto h = history();
@@ -310,6 +323,95 @@ CAF_TEST(the history keeps the last breaths only) {
   CAF_REQUIRE_EQUAL(h.size(), 3u);
   CAF_CHECK_EQUAL(h.front().seq, 3u);
   CAF_CHECK_EQUAL(h.back().seq, 5u);
+}
+
+CAF_TEST(hand - over breaths run at once and hand the synced files to the duty and back) {
+  settings.handover_timeout = 4s;
+  start();
+  calls();
+  port->modes.clear();
+  pass(5s);
+  auto handover = [&](bool taking) {
+    self->send(breather, handover_breath{"bot", taking});
+    consume_messages();
+    std::optional<breath_report> report;
+    self->receive([&](breath_report& r) { report = std::move(r); });
+    CAF_REQUIRE(report);
+    return *report;
+  };
+  // Before the duty starts: the files still follow the remote, and then belong to the duty.
+  auto taking = handover(true);
+  CAF_CHECK(taking.ok);
+  CAF_CHECK_EQUAL(taking.handover, "taking bot");
+  CAF_CHECK_EQUAL(calls(), (steps{"exhale", "fetch", "inhale", "ahead"}));
+  CAF_CHECK_EQUAL(port->modes, (std::vector<sync_mode>{sync_mode::follow, sync_mode::follow}));
+  // The network steps of a hand-over breath share its bound.
+  CAF_REQUIRE(!port->limits.empty());
+  CAF_CHECK(port->limits.back() <= std::chrono::milliseconds{4s});
+  port->modes.clear();
+  pass(12s);
+  CAF_CHECK_EQUAL(port->modes, (std::vector<sync_mode>{sync_mode::hold, sync_mode::hold}));
+  port->modes.clear();
+  // After the process is gone: its last writes win, then the files follow the remote again.
+  port->changed = true;
+  auto releasing = handover(false);
+  CAF_CHECK(releasing.ok);
+  CAF_CHECK_EQUAL(releasing.handover, "releasing bot");
+  CAF_CHECK_EQUAL(releasing.commits_out, 1u);
+  CAF_CHECK_EQUAL(port->modes, (std::vector<sync_mode>{sync_mode::release, sync_mode::release}));
+  port->modes.clear();
+  pass(12s);
+  CAF_CHECK_EQUAL(port->modes, (std::vector<sync_mode>{sync_mode::follow, sync_mode::follow}));
+  self->send(breather, status_atom::value);
+  consume_messages();
+  self->receive([](breath_status& st) {
+    CAF_CHECK_EQUAL(st.handovers, 2u);
+    CAF_CHECK_EQUAL(st.handover_failures, 0u);
+  });
+}
+
+CAF_TEST(a hand - over breath that fails is answered counted and logged and the files move on) {
+  testing::log_capture log;
+  start();
+  calls();
+  port->script["fetch"] = {"git fetch origin main [/srv/clone]: no answer within 10000 ms"};
+  self->send(breather, handover_breath{"bot", true});
+  consume_messages();
+  std::optional<breath_report> report;
+  self->receive([&](breath_report& r) { report = std::move(r); });
+  CAF_REQUIRE(report);
+  CAF_CHECK(!report->ok);
+  CAF_CHECK_EQUAL(report->failed_step, "fetch");
+  auto warnings = log.lines("warning");
+  CAF_CHECK(std::any_of(warnings.begin(), warnings.end(), [](const std::string& line) {
+    return line.find("hand-over breath (taking bot) failed at fetch") != std::string::npos &&
+           line.find("the hand-over goes on") != std::string::npos;
+  }));
+  self->send(breather, status_atom::value);
+  consume_messages();
+  self->receive([](breath_status& st) { CAF_CHECK_EQUAL(st.handover_failures, 1u); });
+  // The duty owns the files even so.
+  port->modes.clear();
+  pass(24s);
+  CAF_REQUIRE(!port->modes.empty());
+  CAF_CHECK(port->modes.front() == sync_mode::hold);
+}
+
+CAF_TEST(a synced file that did not parse is in the report and the log) {
+  testing::log_capture log;
+  port->next_exhale.broken = {"data/users.json"};
+  port->next_exhale.restored = {"data/users.json"};
+  start();
+  auto h = history();
+  CAF_REQUIRE_EQUAL(h.size(), 1u);
+  CAF_CHECK_EQUAL(h[0].broken, (steps{"data/users.json"}));
+  CAF_CHECK_EQUAL(h[0].restored, (steps{"data/users.json"}));
+  CAF_CHECK(describe(h[0]).find("did not parse: data/users.json") != std::string::npos);
+  auto warnings = log.lines("warning");
+  CAF_CHECK(std::any_of(warnings.begin(), warnings.end(), [](const std::string& line) {
+    return line.find("data/users.json did not parse: put back to the last good version") !=
+           std::string::npos;
+  }));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

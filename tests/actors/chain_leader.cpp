@@ -78,10 +78,39 @@ caf::behavior fake_source(std::shared_ptr<subscription_log> log) {
   };
 }
 
+/// The breather: writes down every hand-over breath asked for, e.g. "taking(bot)@3000", and
+/// answers only when the test finishes the breath.
+struct breath_log {
+  events asked;
+  std::vector<caf::response_promise> pending;
+};
+
+caf::behavior fake_breather(caf::event_based_actor* self, std::shared_ptr<breath_log> log,
+                            time_point start) {
+  return {
+      [=](const handover_breath& x) {
+        log->asked.push_back(std::string{x.taking ? "taking(" : "releasing("} + x.duty + ")" +
+                             at(self, start));
+        auto rp = self->make_response_promise();
+        log->pending.push_back(rp);
+        return rp;
+      },
+      // From the test: the oldest breath is over.
+      [=](breath_report& report) {
+        auto rp = log->pending.front();
+        log->pending.erase(log->pending.begin());
+        rp.deliver(std::move(report));
+      },
+  };
+}
+
 const std::vector<std::string> others{"amsterdam", "almaty", "spb"};
 
 struct fixture : test_coordinator_fixture<config> {
-  fixture() {
+  fixture() : fixture(false) {}
+
+  /// With `breathing`, the leader has a (fake) breather.
+  explicit fixture(bool breathing) {
     duty.name = "bot";
     // moscow is second: amsterdam must be dead for it to claim, almaty and spb rank below.
     duty.chain = {"amsterdam", "moscow", "almaty", "spb"};
@@ -101,8 +130,26 @@ struct fixture : test_coordinator_fixture<config> {
       params.probes[node] = spawn(fake_source, probe_logs[node]);
       gateways[node] = spawn(fake_gateway, gateway_logs[node], t0);
     }
+    if (breathing) {
+      breather = spawn(fake_breather, breaths, t0);
+      params.breather = breather;
+      params.handover_timeout = 10s;
+    }
     leader = spawn_chain_leader(sys, std::move(params));
     spawned.add(leader);
+    consume_messages();
+  }
+
+  /// Ends the oldest hand-over breath asked for, as gone through or failed at fetch.
+  void finish_breath(bool ok) {
+    CAF_REQUIRE(!breaths->pending.empty());
+    breath_report report;
+    report.ok = ok;
+    if (!ok) {
+      report.failed_step = "fetch";
+      report.error = "git fetch origin main [/srv/clone]: no answer within 10000 ms";
+    }
+    caf::anon_send(breather, report);
     consume_messages();
   }
 
@@ -204,10 +251,12 @@ struct fixture : test_coordinator_fixture<config> {
   time_point t0 = sched.clock().now();
   std::shared_ptr<fake_launcher> fake = std::make_shared<fake_launcher>();
   std::shared_ptr<subscription_log> peer_log = std::make_shared<subscription_log>();
+  std::shared_ptr<breath_log> breaths = std::make_shared<breath_log>();
   std::map<std::string, std::shared_ptr<subscription_log>> probe_logs;
   std::map<std::string, std::shared_ptr<events>> gateway_logs;
   std::map<std::string, caf::actor> gateways;
   caf::actor peer_actor;
+  caf::actor breather;
   caf::actor leader;
   montana::test::spawned_actors spawned;
 };
@@ -452,6 +501,105 @@ CAF_TEST(a step - down that would leave the duty to nobody is refused) {
   consume_messages();
   CAF_REQUIRE_EQUAL(fake->starts.size(), 2u);
   CAF_CHECK_EQUAL(term_of_start(1), "1");
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
+
+// --- Hand-over breaths: the data moves with the duty --------------------------------
+
+namespace {
+
+struct breathing_fixture : fixture {
+  breathing_fixture() : fixture(true) {}
+
+  /// Claims at 3000 ms, gets both releases, and the taking breath goes through.
+  void become_holder() {
+    prepare_claim();
+    pass(3s);
+    to_leader(released{"bot", "almaty", 1, 0});
+    to_leader(released{"bot", "spb", 1, 0});
+    finish_breath(true);
+    CAF_REQUIRE_EQUAL(fake->starts.size(), 1u);
+    caf::anon_send(supervisor(), child_started{child(), 4242});
+    consume_messages();
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(chain_leader_breath_tests, breathing_fixture)
+
+CAF_TEST(the new holder starts its duty only after the taking breath) {
+  prepare_claim();
+  pass(3s);
+  to_leader(released{"bot", "almaty", 1, 0});
+  to_leader(released{"bot", "spb", 1, 0});
+  CAF_CHECK_EQUAL(status(), role_and_term("holder", 1));
+  CAF_CHECK_EQUAL(breaths->asked, events{"taking(bot)@3000"});
+  CAF_CHECK(fake->starts.empty());
+  pass(1s);
+  CAF_CHECK(fake->starts.empty());
+  finish_breath(true);
+  CAF_REQUIRE_EQUAL(fake->starts.size(), 1u);
+  CAF_CHECK_EQUAL(term_of_start(0), "1");
+}
+
+CAF_TEST(the old holder answers released only after its releasing breath) {
+  become_holder();
+  auto id = child();
+  to_leader(claim{"bot", "amsterdam", 2});
+  CAF_CHECK_EQUAL(fake->signals, (signals{{id, SIGTERM}}));
+  caf::anon_send(supervisor(), child_exited{id, 4242, 0, SIGTERM});
+  consume_messages();
+  // The process is gone: what it wrote is pushed before the claimer may start.
+  CAF_CHECK_EQUAL(breaths->asked, (events{"taking(bot)@3000", "releasing(bot)@3000"}));
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{});
+  CAF_CHECK_EQUAL(status(), role_and_term("releasing", 1));
+  finish_breath(true);
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{"released(bot, moscow, 2, 1)@3000"});
+  CAF_CHECK_EQUAL(status(), role_and_term("standby", 2));
+}
+
+CAF_TEST(a failed hand - over breath lets the hand - over go on) {
+  prepare_claim();
+  pass(3s);
+  to_leader(released{"bot", "almaty", 1, 0});
+  to_leader(released{"bot", "spb", 1, 0});
+  finish_breath(false);
+  CAF_REQUIRE_EQUAL(fake->starts.size(), 1u);
+  caf::anon_send(supervisor(), child_started{child(), 4242});
+  consume_messages();
+  auto id = child();
+  to_leader(claim{"bot", "amsterdam", 2});
+  caf::anon_send(supervisor(), child_exited{id, 4242, 0, SIGTERM});
+  consume_messages();
+  finish_breath(false);
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{"released(bot, moscow, 2, 1)@3000"});
+}
+
+CAF_TEST(a breather that never answers holds the start no longer than the bound) {
+  prepare_claim();
+  pass(3s);
+  to_leader(released{"bot", "almaty", 1, 0});
+  to_leader(released{"bot", "spb", 1, 0});
+  pass(handover_breath_bound(10s) - 1ms);
+  CAF_CHECK(fake->starts.empty());
+  pass(1ms);
+  CAF_CHECK_EQUAL(fake->starts.size(), 1u);
+}
+
+CAF_TEST(a duty handed on during its taking breath is not started) {
+  prepare_claim();
+  pass(3s);
+  to_leader(released{"bot", "almaty", 1, 0});
+  to_leader(released{"bot", "spb", 1, 0});
+  to_leader(claim{"bot", "amsterdam", 2});
+  finish_breath(true);
+  CAF_CHECK(fake->starts.empty());
+  // The release still breathes (the files go back to following the remote) before answering.
+  CAF_CHECK_EQUAL(breaths->asked, (events{"taking(bot)@3000", "releasing(bot)@3000"}));
+  finish_breath(true);
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{"released(bot, moscow, 2, 1)@3000"});
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

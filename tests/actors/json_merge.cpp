@@ -249,7 +249,7 @@ CAF_TEST(key order and spacing inside a value are no change) {
   CAF_CHECK_EQUAL(result_of(r).dump(), json::parse(theirs).dump());
 }
 
-CAF_TEST(output is pretty printed with two spaces and a trailing newline) {
+CAF_TEST(output lists one member per line with each value as written) {
   std::string base = R"({"b": 1})";
   std::string ours = R"({"b": 1, "a": {"z": 1, "y": [true]}})";
   std::string theirs = R"({"c": "x", "b": 1})";
@@ -258,14 +258,28 @@ CAF_TEST(output is pretty printed with two spaces and a trailing newline) {
   CAF_CHECK_EQUAL(*r.text, "{\n"
                            "  \"c\": \"x\",\n"
                            "  \"b\": 1,\n"
-                           "  \"a\": {\n"
-                           "    \"z\": 1,\n"
-                           "    \"y\": [\n"
-                           "      true\n"
-                           "    ]\n"
-                           "  }\n"
+                           "  \"a\": {\"z\": 1, \"y\": [true]}\n"
                            "}\n");
   CAF_CHECK_EQUAL(*merge(std::nullopt, std::string{"{}"}, std::string{"{}"}).text, "{}\n");
+}
+
+CAF_TEST(with prefer ours the local value wins and the remote one goes to the copy) {
+  json base = {{"1", user("ann", {"hi"})}, {"2", user("bob", {"yo"})}, {"3", 3}};
+  json ours = base, theirs = base;
+  ours["1"]["history"].push_back({{"role", "user"}, {"content", "from the holder"}});
+  theirs["1"]["history"].push_back({{"role", "user"}, {"content", "from elsewhere"}});
+  ours["3"] = 30;
+  theirs.erase("3");
+  theirs["2"]["approved"] = false; // theirs alone: kept
+  merge_input in{users, text(base), text(ours), text(theirs), "moscow", "20261122T004512Z", true};
+  auto r = merge_synced_file(in);
+  CAF_CHECK_EQUAL(r.conflicting_keys, (strings{"1", "3"}));
+  auto j = result_of(r);
+  CAF_CHECK_EQUAL(j["1"].dump(), ours["1"].dump());
+  CAF_CHECK_EQUAL(j["2"].dump(), theirs["2"].dump());
+  CAF_CHECK_EQUAL(j["3"], 30);
+  auto c = copy_of(r);
+  CAF_CHECK_EQUAL(c.dump(), json({{"1", theirs["1"]}, {"3", nullptr}, {"_deleted", {"3"}}}).dump());
 }
 
 CAF_TEST(the same input gives identical output) {
@@ -286,38 +300,45 @@ CAF_TEST(the same input gives identical output) {
 
 // --- Opaque files ---------------------------------------------------------------------
 
-CAF_TEST(invalid json on their side merges as opaque and keeps ours whole) {
-  json base = {{"1", 1}};
-  std::string ours = json({{"1", 2}}).dump();
-  std::string theirs = "{\"1\": 3,"; // truncated write
-  auto r = merge(text(base), ours, theirs);
-  CAF_CHECK(r.opaque);
-  CAF_CHECK(r.conflict);
-  CAF_CHECK(r.conflicting_keys.empty());
-  CAF_CHECK_EQUAL(opt(r.text), opt(theirs));
-  CAF_REQUIRE(r.copy);
-  CAF_CHECK_EQUAL(r.copy->path, users_copy);
-  CAF_CHECK_EQUAL(r.copy->content, ours);
+CAF_TEST(a side that does not parse is merged as unchanged and reported) {
+  json base = {{"1", 1}, {"2", 2}};
+  std::string ours = json({{"1", 2}, {"2", 2}}).dump();
+  std::string truncated = "{\"1\": 3,"; // a writer caught mid-write
+  auto r = merge(text(base), ours, truncated);
+  CAF_CHECK(!r.opaque);
+  CAF_CHECK(!r.conflict);
+  CAF_CHECK_EQUAL(r.broken, (strings{"theirs"}));
+  CAF_CHECK_EQUAL(result_of(r).dump(), json::parse(ours).dump());
+  CAF_CHECK(!r.copy);
+  // Ours broken: theirs' changes only.
+  std::string theirs = json({{"1", 1}, {"2", 20}}).dump();
+  r = merge(text(base), std::string{"not json \xff"}, theirs);
+  CAF_CHECK_EQUAL(r.broken, (strings{"ours"}));
+  CAF_CHECK_EQUAL(result_of(r).dump(), json::parse(theirs).dump());
+  CAF_CHECK(!r.copy);
+  // A broken base is an empty object: nothing either side has is lost.
+  r = merge(std::string{""}, ours, theirs);
+  CAF_CHECK_EQUAL(r.broken, (strings{"base"}));
+  CAF_CHECK_EQUAL(result_of(r).dump(), json::parse(theirs).dump());
+  CAF_CHECK_EQUAL(copy_of(r).dump(), json::parse(ours).dump());
 }
 
-CAF_TEST(invalid json on our side merges as opaque and keeps ours whole) {
-  std::string ours = "not json \xff";
-  std::string theirs = json({{"1", 3}}).dump();
-  auto r = merge(text({{"1", 1}}), ours, theirs);
-  CAF_CHECK(r.opaque);
-  CAF_CHECK_EQUAL(opt(r.text), opt(theirs));
-  CAF_REQUIRE(r.copy);
-  CAF_CHECK_EQUAL(r.copy->content, ours);
-}
-
-CAF_TEST(non object json is opaque) {
-  for (std::string other : {"[1, 2]", "null", "42", "\"s\"", "", "{} {}"}) {
+CAF_TEST(valid json that is not an object is opaque and broken text is not ) {
+  for (std::string other : {"[1, 2]", "null", "42", "\"s\""}) {
     CAF_MESSAGE("other side: " << other);
     auto r = merge(std::string{"{}"}, other, std::string{"{\"1\": 1}"});
     CAF_CHECK(r.opaque);
     CAF_CHECK_EQUAL(opt(r.text), opt("{\"1\": 1}"));
     CAF_REQUIRE(r.copy);
     CAF_CHECK_EQUAL(r.copy->content, other);
+  }
+  for (std::string other : {"", "{} {}", "{\"a\": 1,}", "{'a': 1}", "[1, 2"}) {
+    CAF_MESSAGE("other side: " << other);
+    auto r = merge(std::string{"{}"}, other, std::string{"{\"1\": 1}"});
+    CAF_CHECK(!r.opaque);
+    CAF_CHECK_EQUAL(r.broken, (strings{"ours"}));
+    CAF_CHECK_EQUAL(result_of(r).dump(), json({{"1", 1}}).dump());
+    CAF_CHECK(!r.copy);
   }
 }
 
@@ -365,15 +386,16 @@ CAF_TEST(an opaque file created differently on both sides keeps ours) {
   CAF_CHECK_EQUAL(r.copy->content, "ours");
 }
 
-CAF_TEST(deeply nested input is opaque and does not crash) {
+CAF_TEST(deeply nested input does not parse and does not crash) {
   std::string deep = "{\"1\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
   auto r = merge(std::string{"{}"}, deep, std::string{"{\"2\": 2}"});
-  CAF_CHECK(r.opaque);
-  CAF_REQUIRE(r.copy);
-  CAF_CHECK_EQUAL(r.copy->content, deep);
+  CAF_CHECK_EQUAL(r.broken, (strings{"ours"}));
+  CAF_CHECK_EQUAL(result_of(r).dump(), json({{"2", 2}}).dump());
   // unbalanced brackets and brackets inside strings
   std::string open = std::string(100000, '{');
-  CAF_CHECK(merge(open, open, std::string{"{}"}).opaque);
+  r = merge(open, open, std::string{"{}"});
+  CAF_CHECK_EQUAL(r.broken, (strings{"base", "ours"}));
+  CAF_CHECK_EQUAL(opt(r.text), opt("{}\n"));
   std::string quoted = "{\"1\": \"" + std::string(1000, '[') + "\\\"\"}";
   auto q = merge(std::string{"{}"}, quoted, std::string{"{}"});
   CAF_CHECK(!q.opaque);

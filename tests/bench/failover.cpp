@@ -2,18 +2,22 @@
 // the holder, graceful stops (SIGTERM's leave) and operator step-downs. Prints p50/p99 of
 // failover time (holder's node killed -> successor's duty process started), of the gaps of a
 // hand-back, a graceful stop and a step-down (old holder's process stopped -> new holder's
-// process started) and of overlap, and the time from start to a full mesh. See
-// docs/benchmarks.md.
+// process started) and of overlap, and the time from start to a full mesh. With --breath 1 every
+// node breathes a clone of one origin (a users.json of 1000 users), so each planned move carries
+// the two hand-over breaths. See docs/benchmarks.md.
 //
-//   montana-bench-failover [--trials N] [--profile standard|fast|test]
+//   montana-bench-failover [--trials N] [--profile standard|fast|test] [--breath 0|1]
 #include "bench/stats.hpp"
+#include "support/breathing.hpp"
 #include "support/cluster.hpp"
+#include "support/git_cli.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 using namespace montana;
@@ -60,9 +64,39 @@ double mesh_ms(cluster& c) {
   return (now_us() - begin) / 1000.0;
 }
 
+/// A bare origin with a users.json of 1000 users and a clone of it per node, in `dir`.
+std::string make_clones(const std::string& dir) {
+  auto origin = dir + "/origin.git";
+  std::string users = "{";
+  for (int i = 0; i < 1000; ++i)
+    users += std::string{i ? ", " : ""} + "\"" + std::to_string(100000 + i) +
+             "\": {\"first_name\": \"User\", \"history\": [{\"role\": \"user\", \"content\": "
+             "\"hello\"}]}";
+  auto seed = dir + "/seed";
+  auto step = [](const std::string& command) {
+    if (run(command).status != 0)
+      throw std::runtime_error("setup failed: " + command);
+  };
+  step(git_cli + "init -q --bare " + origin);
+  step(git_cli + "clone -q " + origin + " " + seed);
+  write_file(seed + "/data/users.json", users + "}\n");
+  write_file(seed + "/node_crypto/nodes.json", "{}\n");
+  step(git(seed, "add -A") + " && " + git(seed, "commit -q -m init") + " && " +
+       git(seed, "push -q origin main"));
+  for (const auto* n : {"amsterdam", "moscow", "almaty", "spb", "novosibirsk"})
+    step(git_cli + "clone -q " + origin + " " + dir + "/" + n);
+  return dir + "/{node}";
+}
+
 /// Kills and restarts amsterdam `trials` times and prints the figures.
-void run(profile p, int trials) {
-  cluster c{p};
+void run(profile p, int trials, bool breath) {
+  std::string repos;
+  if (breath) {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "montana-bench-XXXXXX").string();
+    repos = make_clones(::mkdtemp(pattern.data()));
+  }
+  cluster c{p, [repos](config& cfg) { cfg.breath.repo = repos; }};
   auto mesh = mesh_ms(c);
   if (!c.wait_for_holder("amsterdam", 30s))
     throw std::runtime_error("the cluster never settled on amsterdam");
@@ -118,6 +152,10 @@ void run(profile p, int trials) {
   report("step-down gap (stop -> start)", stepped);
   report("overlap (any of the three)", overlap);
   std::printf("max concurrent duty processes: %d\n", c.max_overlap());
+  if (breath) {
+    std::error_code ignored;
+    std::filesystem::remove_all(std::filesystem::path{repos}.parent_path(), ignored);
+  }
 }
 
 } // namespace
@@ -126,8 +164,12 @@ int main(int argc, char** argv) {
   int trials = 20;
   auto p = profile::standard;
   std::string profile_name = "standard";
+  bool breath = false;
+  use_built_transfer();
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--trials") == 0) {
+    if (std::strcmp(argv[i], "--breath") == 0) {
+      breath = std::atoi(argv[i + 1]) != 0;
+    } else if (std::strcmp(argv[i], "--trials") == 0) {
       trials = std::atoi(argv[i + 1]);
     } else if (std::strcmp(argv[i], "--profile") == 0) {
       profile_name = argv[i + 1];
@@ -136,10 +178,12 @@ int main(int argc, char** argv) {
                                    : profile::standard;
     }
   }
-  spdlog::set_level(spdlog::level::warn);
-  std::printf("profile %s, %d trials, five in-process nodes\n", profile_name.c_str(), trials);
+  // With --breath the origin is a local path: its one warning per node is noise here.
+  spdlog::set_level(breath ? spdlog::level::err : spdlog::level::warn);
+  std::printf("profile %s, %d trials, five in-process nodes%s\n", profile_name.c_str(), trials,
+              breath ? ", breathing (hand-over breaths on every planned move)" : "");
   try {
-    run(p, trials);
+    run(p, trials, breath);
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 1;

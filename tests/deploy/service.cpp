@@ -79,9 +79,11 @@ CAF_TEST(the unit notifies keeps secrets out and outlasts a graceful leave) {
   CAF_CHECK_EQUAL(unit_value(unit, "Environment"), "");
   CAF_CHECK_EQUAL(unit_value(unit, "User"), "montana");
   CAF_CHECK_EQUAL(unit_value(unit, "KillMode"), "mixed");
-  // A leave takes up to the handover wait + 2 x stop_grace + 5 s per duty (node::leave), the
-  // node's stop a few more.
-  auto leave = handover_wait(duty_settings{}) + duty_settings{}.stop_grace * 2 + 5s;
+  // A leave takes up to the handover wait + 2 x stop_grace + 5 s per duty (node::leave), then
+  // the hand-over breath (its own bound; the leader's is only a guard), the node's stop a few
+  // more.
+  auto leave = handover_wait(duty_settings{}) + duty_settings{}.stop_grace * 2 + 5s +
+               breath_settings{}.handover_timeout;
   auto stop = span_seconds(unit_value(unit, "TimeoutStopSec"));
   CAF_CHECK_GREATER_OR_EQUAL(std::chrono::seconds{stop}, leave + 10s);
 }

@@ -3,8 +3,8 @@
 
 #include "actors/breather.hpp"
 #include "runtime/git_port.hpp"
+#include "tests/support/clones.hpp"
 #include "tests/support/cluster.hpp"
-#include "tests/support/git_fixture.hpp"
 #include "tests/support/guard.hpp"
 
 #include <nlohmann/json.hpp>
@@ -29,111 +29,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> synced = {"data/users.json", "node_crypto/nodes.json"};
-
 const std::map<std::string, std::string> seed = {
     {"data/users.json", "{\"1\": {\"first_name\": \"ann\"}}\n"},
     {"node_crypto/nodes.json", "{}\n"},
     {"README.md", "readme\n"},
-};
-
-/// Every node's clone at `<dir>/<node>` of the fixture's origin, served by `git daemon` on
-/// 127.0.0.1 (a real receive-pack that updates refs with a compare-and-swap; libgit2's in-process
-/// transport for a local path does not, so concurrent pushes to a path can overwrite each other),
-/// with unrelated local edits that must stay local: README.md modified, staged.txt staged,
-/// untracked.txt untracked.
-struct clones {
-  git_fixture repos;
-  uint16_t port;
-  std::string url;
-  pid_t daemon = -1;
-
-  explicit clones(const std::vector<std::string>& nodes) : port{free_port("127.0.0.1")} {
-    url = "git://127.0.0.1:" + std::to_string(port) + "/origin.git";
-    start_daemon();
-    for (const auto& n : nodes) {
-      auto path = clone(n);
-      write_file(path / "README.md", "local edit of " + n + "\n");
-      write_file(path / "staged.txt", "staged on " + n + "\n");
-      must(git(path, "add staged.txt"));
-      write_file(path / "untracked.txt", "untracked on " + n + "\n");
-    }
-  }
-
-  ~clones() { stop_daemon(); }
-
-  /// Serves origin on `url` until stop_daemon().
-  void start_daemon() {
-    std::string problem;
-    daemon = spawn_child({find_tool("git"), "daemon", "--reuseaddr", "--export-all",
-                          "--enable=receive-pack", "--informative-errors", "--listen=127.0.0.1",
-                          "--port=" + std::to_string(port), "--base-path=" + repos.dir.string(),
-                          repos.dir.string()},
-                         "/dev/null", (repos.dir / "daemon.log").string(), problem);
-    if (daemon < 0)
-      CAF_FAIL("git daemon: " << problem);
-    if (!wait_until([&] { return run(git_cli + "ls-remote " + url).status == 0; }, 10s))
-      CAF_FAIL("git daemon does not answer: " << read_file(repos.dir / "daemon.log"));
-  }
-
-  /// The remote is gone: connections to `url` are refused.
-  void stop_daemon() {
-    if (daemon < 0)
-      return;
-    ::kill(daemon, SIGTERM);
-    ::waitpid(daemon, nullptr, 0);
-    daemon = -1;
-  }
-
-  /// A fresh clone of origin at `<dir>/<name>`.
-  fs::path clone(const std::string& name) const {
-    auto path = repos.dir / name;
-    must(git_cli + "clone -q " + url + " " + path.string());
-    return path;
-  }
-
-  /// `path` as committed on origin's main.
-  std::string show(const std::string& path) const {
-    return must(git_cli + "--git-dir " + repos.origin.string() + " show main:" + path);
-  }
-
-  fs::path at(const std::string& node) const { return repos.dir / node; }
-
-  /// The [breath] of a cluster breathing these clones every `interval`.
-  std::function<void(config&)> tweak(duration interval) const {
-    auto repo = (repos.dir / "{node}").string();
-    return [repo, interval](config& cfg) {
-      cfg.breath.repo = repo;
-      cfg.breath.interval = interval;
-      cfg.breath.backoff_max = interval * 4;
-      cfg.breath.step_timeout = duration{20000};
-    };
-  }
-
-  /// The unrelated edits are still there, exactly, and never reached the remote.
-  void check_local_edits_untouched(const std::string& n) const {
-    auto path = at(n);
-    CAF_CHECK_EQUAL(read_file(path / "README.md"), "local edit of " + n + "\n");
-    CAF_CHECK_EQUAL(read_file(path / "untracked.txt"), "untracked on " + n + "\n");
-    CAF_CHECK_EQUAL(must(git(path, "status --porcelain -- README.md staged.txt untracked.txt")),
-                    " M README.md\nA  staged.txt\n?? untracked.txt\n");
-    CAF_CHECK_EQUAL(show("README.md"), "readme\n");
-    CAF_CHECK_EQUAL(must(git(path, "log --oneline origin/main -- staged.txt untracked.txt")), "");
-  }
-
-  /// The clone is on main at the remote's commit, its synced files as committed, nothing in
-  /// progress, and fsck is clean.
-  void check_equal_to_remote(const std::string& n) const {
-    auto path = at(n);
-    auto remote = must(git_cli + "--git-dir " + repos.origin.string() + " rev-parse main");
-    CAF_CHECK_EQUAL(must(git(path, "rev-parse HEAD")), remote);
-    CAF_CHECK_EQUAL(must(git(path, "symbolic-ref HEAD")), "refs/heads/main\n");
-    for (const auto& file : synced)
-      CAF_CHECK_EQUAL(read_file(path / file), show(file));
-    CAF_CHECK(!fs::exists(path / ".git/rebase-merge") && !fs::exists(path / ".git/rebase-apply"));
-    CAF_CHECK_EQUAL(must(git(path, "diff --name-only --diff-filter=U")), "");
-    CAF_CHECK_EQUAL(run(git(path, "fsck --no-progress")).status, 0);
-  }
 };
 
 /// Edits keys of its own ("<node>-<n>") in both synced files at random, under the writer lock
@@ -306,8 +205,9 @@ struct writing_cluster {
     CAF_MESSAGE(edits << " edits by " << nodes.size() << " writers");
     settle(c, nodes);
     check_nothing_lost(repos, all);
+    auto holders = c.running();
     for (const auto& n : nodes)
-      repos.check_equal_to_remote(n);
+      repos.check_equal_to_remote(n, std::find(holders.begin(), holders.end(), n) != holders.end());
   }
 };
 
@@ -361,8 +261,9 @@ CAF_TEST(the same key changed on two nodes keeps the remote value and ours in a 
   CAF_CHECK_EQUAL(merged["3"]["first_name"], "max"); // a key only moscow changed
   auto copy = nlohmann::json::parse(repos.show(r.copies[0]));
   CAF_CHECK_EQUAL(copy["1"]["first_name"], "anna"); // moscow's value, kept
+  auto holders = c.running();
   for (const auto& n : nodes) {
-    repos.check_equal_to_remote(n);
+    repos.check_equal_to_remote(n, std::find(holders.begin(), holders.end(), n) != holders.end());
     CAF_CHECK(fs::exists(repos.at(n) / r.copies[0]));
   }
 }
@@ -401,14 +302,32 @@ CAF_TEST(commits made with the git CLI in another clone arrive on every node) {
   must(git(human, "add -A") + " && " + git(human, "commit -q -m 'by hand'") + " && " +
        git(human, "push -q origin main"));
   settle(c, nodes);
+  CAF_REQUIRE(c.wait_for_holder("amsterdam", 30s));
   for (const auto& n : nodes) {
-    auto users = nlohmann::json::parse(read_file(repos.at(n) / "data/users.json"));
+    // The holder's duty owns its working file: the edit is in its commits, and reaches the file
+    // when the duty next starts (below).
+    auto users =
+        nlohmann::json::parse(n == "amsterdam" ? must(git(repos.at(n), "show HEAD:data/users.json"))
+                                               : read_file(repos.at(n) / "data/users.json"));
     CAF_CHECK_EQUAL(users["42"]["first_name"], "by hand");
     CAF_CHECK_EQUAL(read_file(repos.at(n) / "docs/notes.txt"),
                     "not a synced file, but committed by a human\n");
-    repos.check_equal_to_remote(n);
+    repos.check_equal_to_remote(n, n == "amsterdam");
     repos.check_local_edits_untouched(n);
   }
+  // The duty moves on: the old holder's files follow the remote again.
+  {
+    caf::scoped_actor self{c.at("amsterdam").system()};
+    self->request(c.at("amsterdam").leaders().begin()->second, 60s, step_down_atom::value,
+                  std::string{"test"})
+        .receive([](const action_result& r) { CAF_CHECK(r.ok); },
+                 [](caf::error& err) { CAF_FAIL("step-down: " << to_string(err)); });
+  }
+  CAF_REQUIRE(c.wait_for_holder("moscow", 30s));
+  settle(c, nodes);
+  auto users = nlohmann::json::parse(read_file(repos.at("amsterdam") / "data/users.json"));
+  CAF_CHECK_EQUAL(users["42"]["first_name"], "by hand");
+  repos.check_equal_to_remote("amsterdam");
   // And the CLI keeps working on top of what the nodes pushed.
   must(git(human, "pull -q --rebase origin main"));
   CAF_CHECK_EQUAL(run(git(human, "fsck --no-progress")).status, 0);

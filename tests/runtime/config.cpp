@@ -516,6 +516,8 @@ token_user = "bot"
 token_env = "MONTANA_GIT_TOKEN"
 push_attempts = 5
 step_timeout = "30s"
+broken_wait = "0s"
+handover_timeout = "4s"
 backoff_max = "10m"
 history = 10
 )"),
@@ -534,12 +536,16 @@ history = 10
   CAF_CHECK_EQUAL(b.credentials.token_env, "MONTANA_GIT_TOKEN");
   CAF_CHECK_EQUAL(b.push_attempts, 5);
   CAF_CHECK_EQUAL(b.step_timeout.count(), 30000);
+  CAF_CHECK_EQUAL(b.broken_wait.count(), 0);
+  CAF_CHECK_EQUAL(b.handover_timeout.count(), 4000);
   CAF_CHECK_EQUAL(b.backoff_max.count(), 600000);
   CAF_CHECK_EQUAL(b.history, 10);
   // No [breath] (the default): no repository, so no breather, and the issue's defaults.
   auto plain = parse_config(with_rest(""), "plain.toml");
   CAF_CHECK(plain.breath.repo.empty());
   CAF_CHECK_EQUAL(plain.breath.interval.count(), 12000);
+  CAF_CHECK_EQUAL(plain.breath.broken_wait.count(), 3000);
+  CAF_CHECK_EQUAL(plain.breath.handover_timeout.count(), 10000);
   CAF_CHECK_EQUAL(plain.breath.paths,
                   (std::vector<std::string>{"data/users.json", "node_crypto/nodes.json"}));
 }

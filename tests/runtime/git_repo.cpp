@@ -14,7 +14,6 @@ namespace {
 
 const std::string node = "nodeb";
 const std::string utc = "20260101T000000Z";
-const std::vector<std::string> synced = {"data/users.json", "node_crypto/nodes.json"};
 
 /// HEAD of `clone` without the newline.
 std::string tip_of(const fs::path& clone) {
@@ -42,10 +41,10 @@ std::string diverge(git_fixture& f, const std::string& remote, const std::string
   return tip_of(f.b);
 }
 
-/// In-memory rebase of b's main on origin/main.
+/// In-memory replay of b's main on origin/main.
 rebase_result rebase_b(git_repo& repo, const resolver& resolve = merge_synced_file) {
-  return repo.rebase(*repo.tip("refs/heads/main"), *repo.tip("refs/remotes/origin/main"), synced,
-                     node, utc, resolve);
+  return repo.rebase(*repo.tip("refs/heads/main"), *repo.tip("refs/remotes/origin/main"), node, utc,
+                     resolve);
 }
 
 } // namespace
@@ -289,7 +288,7 @@ CAF_TEST(rebase in memory replays a local commit without touching the clone) {
 }
 
 CAF_TEST(rebase merges edits of different keys by the rule even when git merged the text) {
-  // Keys far apart: libgit2's text merge succeeds, the synced file still goes through the rule.
+  // Keys far apart, where a text merge would succeed: the synced file goes through the rule.
   std::string base = "{\n\"1\": \"ann\",\n\"x\": 0,\n\"y\": 0,\n\"z\": 0,\n\"2\": \"bob\"\n}\n";
   write_file(a / "data/users.json", base);
   must(git(a, "commit -q -am base") + " && " + git(a, "push -q origin main"));

@@ -49,6 +49,9 @@ node_status sample() {
   s.breath.buckets.back() = 1; // over a minute
   s.breath.total_us = 61'300'000;
   s.breath.last_ok_us = 59'000'000;
+  s.breath.handovers = 3;
+  s.breath.handover_failures = 1;
+  s.breath.broken = 2;
   s.tls_refusals = 9;
   return s;
 }
@@ -103,6 +106,9 @@ CAF_TEST(the breath histogram is cumulative and ends in inf) {
   CAF_CHECK_EQUAL(m["montana_breath_duration_seconds_count"], "4");
   CAF_CHECK_EQUAL(m["montana_breath_duration_seconds_sum"], "61.3");
   CAF_CHECK_EQUAL(m["montana_breath_failures_total"], "1");
+  CAF_CHECK_EQUAL(m["montana_breath_handovers_total"], "3");
+  CAF_CHECK_EQUAL(m["montana_breath_handover_failures_total"], "1");
+  CAF_CHECK_EQUAL(m["montana_breath_broken_total"], "2");
   CAF_CHECK_EQUAL(m["montana_breath_last_success_timestamp_seconds"], "59");
   // Without a breather there is no breath family at all.
   auto quiet = sample();

@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: montana-breath-loop <clone> <node> <journal>\n");
     return 2;
   }
+  montana::testing::use_built_transfer();
   const std::string clone = argv[1];
   const std::string node = argv[2];
   const std::string journal = argv[3];
