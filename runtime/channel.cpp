@@ -226,11 +226,18 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
   }
 
   /// Closes the connection when its deadline passes (it moves as the connection makes progress).
+  /// An open link with bytes waiting to be read is not silent: this thread was slow to read them
+  /// (a busy host), and the read resets the deadline.
   awaitable<void> watch_deadline(std::shared_ptr<connection> c) {
     while (!c->closed) {
       error_code ec;
       co_await c->deadline.async_wait(on_error(ec));
-      if (!c->closed && c->deadline.expiry() <= clock_type::now())
+      if (c->closed || c->deadline.expiry() > clock_type::now())
+        continue;
+      auto waiting = c->stream.lowest_layer().available(ec);
+      if (c->open && !ec && waiting + SSL_pending(c->stream.native_handle()) > 0)
+        c->set_deadline(params.settings.connection_timeout, c->deadline_reason);
+      else
         c->shut(c->deadline_reason);
     }
   }
