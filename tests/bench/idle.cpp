@@ -5,13 +5,14 @@
 //
 //   montana-bench-idle [--settle SECONDS] [--seconds SECONDS]
 #include "support/cluster.hpp"
-#include "support/guard.hpp"
+#include "support/spawn.hpp"
 
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
