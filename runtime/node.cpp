@@ -2,6 +2,7 @@
 
 #include "actors/breather.hpp"
 #include "actors/chain_leader.hpp"
+#include "actors/guardian.hpp"
 #include "actors/inspector.hpp"
 #include "actors/peer.hpp"
 #include "actors/probe.hpp"
@@ -159,6 +160,19 @@ void node::start() {
     sys_cfg_->load<caf::openssl::manager>();
   }
   system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
+  {
+    std::lock_guard guard{failure_mutex_};
+    failure_.reset();
+  }
+  stopping_ = false;
+  // First, so that it watches every actor spawned after it; the node watches the guardian.
+  guardian_ =
+      spawn_guardian(*system_, guardian_params{name_, duration{2000},
+                                               [this](const std::string& why) { fail(why); }});
+  guardian_->attach_functor([this](const caf::error& reason) {
+    if (!stopping_)
+      fail("guardian exited: " + system_->render(reason));
+  });
   // Rotated certificates and registry changes apply to the next handshakes without restart.
   if (identities)
     refresher_ = std::make_unique<refresher>(identities, opts_.identity_refresh);
@@ -174,8 +188,11 @@ void node::start() {
   if (identities)
     watch.tls_refusals = [host = bind, port = me.port] { return tls_refusals(host, port); };
   inspector_ = spawn_inspector(*system_, std::move(watch));
+  caf::anon_send(inspector_, register_atom::value, std::string{"guardian"}, name_, guardian_);
+  caf::anon_send(guardian_, register_atom::value, std::string{"inspector"}, name_, inspector_);
   auto join = [this](const char* role, const std::string& name, const caf::actor& actor) {
     caf::anon_send(inspector_, register_atom::value, std::string{role}, name, actor);
+    caf::anon_send(guardian_, register_atom::value, std::string{role}, name, actor);
   };
   peer_ = spawn_peer(*system_,
                      peer_params{name_, cfg_.nodes, cfg_.channel, connect_timeout, opts_.checks,
@@ -210,6 +227,7 @@ void node::start() {
                          {},
                          opts_.launcher,
                          inspector_,
+                         guardian_,
                          steps->contains(duty.name),
                          [steps, node = name_, duty = duty.name](bool stepped_down) {
                            steps->set(node, duty, stepped_down);
@@ -314,6 +332,22 @@ void node::leave() {
   stop();
 }
 
+std::optional<std::string> node::failure() const {
+  std::lock_guard guard{failure_mutex_};
+  return failure_;
+}
+
+void node::fail(const std::string& why) {
+  {
+    std::lock_guard guard{failure_mutex_};
+    if (failure_)
+      return;
+    failure_ = why;
+  }
+  if (opts_.on_failure)
+    opts_.on_failure(why);
+}
+
 void node::stop() {
   if (!running())
     return;
@@ -323,6 +357,9 @@ void node::stop() {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     a = nullptr;
   };
+  // The exits below are asked for: the guardian goes first, before it sees any of them.
+  stopping_ = true;
+  kill(guardian_);
   kill(status_http_);
   kill(breather_);
   for (auto& [duty, leader] : leaders_)
