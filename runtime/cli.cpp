@@ -101,7 +101,8 @@ int run_node(const std::optional<std::string>& config_path,
   }
   spdlog::info("[{}] terminating", name);
   n.leave();
-  return exit_ok;
+  // A failure during the leave (a stop never confirmed) is one too.
+  return n.failure() ? exit_failure : exit_ok;
 }
 
 /// With `list`, the nodes in priority order as "NAME HOST PORT" lines (for scripts: deploy.sh).
