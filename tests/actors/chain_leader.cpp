@@ -343,7 +343,8 @@ CAF_TEST(a stop never confirmed makes the leader fail and its supervisor kill th
   CAF_CHECK_EQUAL(status(), role_and_term("releasing", 1));
   pass(2s);
   CAF_REQUIRE(exited->has_value());
-  CAF_CHECK(**exited != caf::error{});
+  CAF_CHECK_EQUAL(sys.render(**exited),
+                  R"(system_error(runtime_error, ("stop of duty bot not confirmed")))");
   // The supervisor went with its leader (linked) and SIGKILLed the child's group on its way out.
   CAF_CHECK(*supervisor_exited);
   CAF_REQUIRE(!fake->signals.empty());

@@ -158,7 +158,8 @@ CAF_TEST(a stop that never completes makes the real service fail fast and exit 1
         std::vector<std::string>{"TMPDIR=" + c.dir()});
   };
   auto moscow = run("moscow");
-  CAF_REQUIRE(wait_until([&] { return duty_pid(c, "moscow") != 0; }, 20s));
+  // GUARD_REQUIRE: a failed requirement must not leave the services running.
+  GUARD_REQUIRE(wait_until([&] { return duty_pid(c, "moscow") != 0; }, 20s));
   auto pid = duty_pid(c, "moscow");
   if (::ptrace(PTRACE_SEIZE, pid, nullptr, reinterpret_cast<void*>(PTRACE_O_TRACEEXIT)) != 0)
     GUARD_FAIL("cannot trace the duty process " << pid << ": " << std::strerror(errno)
@@ -179,7 +180,7 @@ CAF_TEST(a stop that never completes makes the real service fail fast and exit 1
   auto code = moscow->wait(std::chrono::duration_cast<std::chrono::milliseconds>(
       stop_bound(c.cfg().duties.at(0)) * stop_attempts + 10s));
   ::ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
-  CAF_REQUIRE(code.has_value());
+  GUARD_REQUIRE(code.has_value());
   CAF_CHECK_EQUAL(*code, 1);
   auto err = moscow->err();
   CAF_CHECK(contains(err, "[moscow] duty bot: stop not confirmed"));
@@ -189,6 +190,6 @@ CAF_TEST(a stop that never completes makes the real service fail fast and exit 1
     CAF_MESSAGE("moscow's stderr:\n" << err);
   CAF_CHECK(wait_until([&] { return pid_alive(duty_pid(c, "amsterdam")); }, 20s));
   // amsterdam started only after moscow's process could no longer run.
-  CAF_REQUIRE(killed_us.has_value());
+  GUARD_REQUIRE(killed_us.has_value());
   CAF_CHECK_GREATER(last_record_at(c.records(), "amsterdam", "start"), *killed_us);
 }
