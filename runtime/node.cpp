@@ -166,9 +166,9 @@ void node::start() {
   }
   stopping_ = false;
   // First, so that it watches every actor spawned after it; the node watches the guardian.
-  guardian_ =
-      spawn_guardian(*system_, guardian_params{name_, duration{2000},
-                                               [this](const std::string& why) { fail(why); }});
+  guardian_ = spawn_guardian(
+      *system_,
+      guardian_params{.self = name_, .failed = [this](const std::string& why) { fail(why); }});
   guardian_->attach_functor([this](const caf::error& reason) {
     if (!stopping_)
       fail("guardian exited: " + system_->render(reason));

@@ -265,7 +265,9 @@ CAF_TEST(output is pretty printed with two spaces and a trailing newline) {
                            "    ]\n"
                            "  }\n"
                            "}\n");
-  CAF_CHECK_EQUAL(*merge(std::nullopt, std::string{"{}"}, std::string{"{}"}).text, "{}\n");
+  // Named: CAF_CHECK_EQUAL keeps a reference to its argument, which must outlive the statement.
+  auto empty = merge(std::nullopt, std::string{"{}"}, std::string{"{}"});
+  CAF_CHECK_EQUAL(*empty.text, "{}\n");
 }
 
 CAF_TEST(the same input gives identical output) {
