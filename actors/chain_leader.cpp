@@ -3,11 +3,13 @@
 #include "actors/bot_supervisor.hpp"
 #include "actors/coro.hpp"
 #include "actors/introspection.hpp"
+#include "actors/overload.hpp"
 #include "actors/unexpected.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <optional>
+#include <variant>
 
 namespace montana {
 
@@ -17,6 +19,10 @@ duration handover_wait(const duty_settings& duty) {
 
 duration handover_breath_bound(duration handover_timeout) {
   return handover_timeout * 2 + duration{60000};
+}
+
+duration stop_bound(const duty_settings& duty) {
+  return duty.stop_grace + std::chrono::seconds{5};
 }
 
 namespace {
@@ -50,9 +56,9 @@ struct leader_state {
     supervisor = spawn_bot_supervisor(self->system(), params.self, params.duty, params.launcher,
                                       caf::actor{self});
     self->link_to(supervisor);
-    if (params.inspector)
-      self->send(params.inspector, register_atom::value, std::string{"supervisor"}, duty(),
-                 supervisor);
+    for (const auto& watcher : {params.inspector, params.guardian})
+      if (watcher)
+        self->send(watcher, register_atom::value, std::string{"supervisor"}, duty(), supervisor);
     self->send(params.peer_actor, subscribe_atom::value, caf::actor{self});
     for (auto& [node, probe] : params.probes)
       self->send(probe, subscribe_atom::value, caf::actor{self});
@@ -84,28 +90,32 @@ struct leader_state {
 
   void apply(std::vector<chain_action> actions) {
     namespace act = rule_action;
-    for (auto& a : actions) {
-      if (auto c = std::get_if<act::send_claim>(&a)) {
-        send_to(c->to, claim{duty(), params.self, c->term});
-      } else if (auto r = std::get_if<act::send_released>(&a)) {
-        send_to(r->to, released{duty(), params.self, r->term, r->highest});
-      } else if (auto f = std::get_if<act::send_refused>(&a)) {
-        send_to(f->to, refused{duty(), params.self, f->term, f->highest});
-      } else if (auto d = std::get_if<act::send_stepped_down>(&a)) {
-        send_to(d->to, stepped_down{duty(), params.self});
-      } else if (auto u = std::get_if<act::send_resumed>(&a)) {
-        send_to(u->to, resumed{duty(), params.self});
-      } else if (auto s = std::get_if<act::start_duty>(&a)) {
-        start(coros, s->term);
-      } else if (auto st = std::get_if<act::stop_duty>(&a)) {
-        stop(coros, st->reason);
-      } else if (auto m = std::get_if<act::mark_alive>(&a)) {
-        if (auto i = params.probes.find(m->node); i != params.probes.end())
-          self->send(i->second, heard{m->node});
-      } else if (auto rc = std::get_if<act::role_changed>(&a)) {
-        on_role_changed(*rc);
-      }
-    }
+    for (auto& action : actions)
+      std::visit(overload{
+                     [&](act::send_claim& x) {
+                       send_to(x.to, claim{duty(), params.self, x.term});
+                     },
+                     [&](act::send_released& x) {
+                       send_to(x.to, released{duty(), params.self, x.term, x.highest});
+                     },
+                     [&](act::send_refused& x) {
+                       send_to(x.to, refused{duty(), params.self, x.term, x.highest});
+                     },
+                     [&](act::send_stepped_down& x) {
+                       send_to(x.to, stepped_down{duty(), params.self});
+                     },
+                     [&](act::send_resumed& x) {
+                       send_to(x.to, resumed{duty(), params.self});
+                     },
+                     [&](act::start_duty& x) { start(coros, x.term); },
+                     [&](act::stop_duty& x) { stop(coros, std::move(x.reason)); },
+                     [&](act::mark_alive& x) {
+                       if (auto i = params.probes.find(x.node); i != params.probes.end())
+                         self->send(i->second, heard{x.node});
+                     },
+                     [&](act::role_changed& x) { on_role_changed(x); },
+                 },
+                 action);
   }
 
   void on_role_changed(const rule_action::role_changed& rc) {
@@ -216,18 +226,33 @@ struct leader_state {
     self->send(supervisor, run_duty{term});
   }
 
-  /// Stops the duty process and, after a hand-over breath pushed what it wrote, tells the rule
-  /// (which answers the claims it owes with `released`).
+  /// Stops the duty process, and once the supervisor confirmed it and a hand-over breath pushed
+  /// what it wrote, tells the rule (which answers the claims it owes with `released`). An answer
+  /// that does not come in time is asked for again: the supervisor answers every stop_duty once
+  /// the child is gone, so a confirmation that comes late answers the newer request. After
+  /// stop_attempts the leader quits, and the node fails fast: a process with a SIGKILL pending
+  /// runs no code of its own any more, and the others stop waiting for this node's release once
+  /// it has left the cluster.
   co::task stop(co::scope& coros, std::string reason) {
-    // The supervisor answers within stop_grace plus the kill; the bound only guards a bug.
-    auto bound = params.duty.stop_grace * 2 + std::chrono::minutes{1};
     auto why = stop_duty{std::move(reason)};
-    auto done = co_await co::request<void>(coros, supervisor, bound, why);
-    if (!done) {
+    for (int attempt = 1;; ++attempt) {
+      auto bound = stop_bound(params.duty);
+      auto done = co_await co::request<void>(coros, supervisor, bound, why);
+      if (done)
+        break;
       ++counters.errors;
-      spdlog::error("[{}] duty {}: stop failed: {}", params.self, duty(),
-                    self->system().render(done.error()));
-      co_return;
+      auto problem = self->system().render(done.error());
+      if (attempt == stop_attempts) {
+        spdlog::error("[{}] duty {}: stop not confirmed after {} attempts ({}): the leader quits",
+                      params.self, duty(), attempt, problem);
+        auto failure =
+            caf::make_error(caf::sec::runtime_error, "stop of duty " + duty() + " not confirmed");
+        self->quit(std::move(failure));
+        co_return;
+      }
+      spdlog::error("[{}] duty {}: stop not confirmed within {} ms ({}), attempt {} of {}; "
+                    "asking again",
+                    params.self, duty(), bound.count(), problem, attempt, stop_attempts);
     }
     if (params.breather) {
       auto ask = handover_breath{duty(), false};

@@ -23,6 +23,8 @@ struct leader_params {
   launcher_ptr launcher;
   /// Learns of the bot-supervisor (register_atom); may be null.
   caf::actor inspector;
+  /// Supervises the bot-supervisor (register_atom); may be null.
+  caf::actor guardian;
   /// An operator stepped this node down before it (re)started: it stays out until resume.
   bool stepped_down = false;
   /// Keeps an operator's step-down (true) or resume (false) across restarts; may be empty.
@@ -41,6 +43,14 @@ duration handover_wait(const duty_settings& duty);
 
 /// How long a leader waits for a hand-over breath before it goes on without it.
 duration handover_breath_bound(duration handover_timeout);
+/// How long the leader waits for its supervisor to confirm a stop, per attempt: the supervisor
+/// SIGKILLs the process group after stop_grace, so a child not gone 5 s later is stuck (in the
+/// kernel, say) and the leader asks again.
+duration stop_bound(const duty_settings& duty);
+
+/// Attempts at a stop before the leader gives up and quits: its supervisor SIGKILLs the group
+/// again on its way out, and the node fails fast (docs/architecture.md, "Supervision").
+constexpr int stop_attempts = 3;
 
 /// Spawns the leader of `params.duty`, which spawns (and is linked to) its bot-supervisor.
 ///   (stop_atom): leave the chain for good (a holder hands the duty over, see chain_rule::leave)

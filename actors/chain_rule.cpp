@@ -138,16 +138,22 @@ std::vector<chain_action> chain_rule::on_verdict(const std::string& node, verdic
   if (value == verdict::dead) {
     // A node that comes back says again whether it stepped down.
     out_.erase(node);
-    if (below)
-      pending_.erase(node);
+    // Dead runs no duty process, above us (it stepped down before it died) or below: a claim
+    // that waited for it would otherwise wait forever.
+    pending_.erase(node);
   }
   // A lower node that (re)appears may be running the duty after a partition:
   // a claimer must wait for it, a holder reasserts its claim so it stops.
   if (below && value == verdict::alive && before != verdict::alive) {
-    if (role_ == duty_role::claiming && pending_.insert(node).second)
+    if (role_ == duty_role::claiming && pending_.insert(node).second) {
       out.emplace_back(act::send_claim{node, term_});
-    else if (role_ == duty_role::holder)
+    } else if (role_ == duty_role::holder) {
       out.emplace_back(act::send_claim{node, term_});
+      // A claim says "I have not stepped down": if we have, say so again right after it, or
+      // the node would never claim the duty we are waiting to hand over.
+      if (stepped_down_)
+        out.emplace_back(act::send_stepped_down{node});
+    }
   }
   evaluate(out);
   release_if_orphaned(out);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 
 namespace montana {
 
@@ -44,6 +45,8 @@ struct inspector_state {
   /// Gateways of the nodes linked now, from the peer's link events.
   std::map<std::string, caf::actor> gateways;
   std::vector<caf::actor> watchers;
+  /// The consoles linked to the inspector.
+  std::set<caf::actor_addr> consoles;
   actor_counters counters;
   co::scope coros; // last: suspended frames go before what they use
 
@@ -209,6 +212,9 @@ struct inspector_state {
       view(coros, job, slot);
   }
 
+  /// Whether `who` is a console's; forgets it (each console's exit comes once).
+  bool console_ended(const caf::actor_addr& who) { return consoles.erase(who) > 0; }
+
   caf::actor open_console(const std::string& operator_name, console_sink sink) {
     console_params p;
     p.self = params.self;
@@ -222,6 +228,7 @@ struct inspector_state {
     auto console = spawn_console(self->system(), std::move(p));
     // A console must not outlive the node: its exit ends them all.
     self->link_to(console);
+    consoles.insert(console.address());
     join("console", "operator " + operator_name, console);
     return console;
   }
@@ -244,6 +251,20 @@ caf::actor spawn_inspector(caf::actor_system& sys, inspector_params params) {
         st.params = std::move(p);
         drop_unexpected(self, st.params.self + " inspector", st.counters);
         self->set_down_handler([self](caf::down_msg& msg) { self->state.on_down(msg); });
+        // Linked consoles end with the inspector, but a console that fails costs its operator's
+        // session only, never the node (whose guardian would fail it with the inspector).
+        self->set_exit_handler([self](caf::exit_msg& msg) {
+          if (self->state.console_ended(msg.source)) {
+            if (msg.reason) {
+              ++self->state.counters.errors;
+              spdlog::warn("[{}] inspector: a console failed: {}", self->state.params.self,
+                           self->system().render(msg.reason));
+            }
+            return;
+          }
+          if (msg.reason)
+            self->quit(std::move(msg.reason));
+        });
         return counted(
             st.counters,
             [self](register_atom, std::string role, std::string name, caf::actor who) {

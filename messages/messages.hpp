@@ -376,6 +376,17 @@ struct actor_info {
   std::vector<state_field> state;
 };
 
+/// The node's health round: (health_atom, bound) to the guardian, answered once every core actor
+/// answered `inspect_atom` or `bound` passed; healthy iff `silent` and `failure` are empty.
+struct health_report {
+  /// How many actors the guardian supervises.
+  uint64_t members = 0;
+  /// "ROLE NAME: ERROR" of each one that did not answer within the bound.
+  std::vector<std::string> silent;
+  /// Why the node failed (a core actor exited); empty while it has not.
+  std::string failure;
+};
+
 /// One round of a probe's checks.
 struct probe_sample {
   /// Wall clock, microseconds since the Unix epoch.
@@ -584,6 +595,10 @@ typename Inspector::result_type inspect(Inspector& f, state_field& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, actor_info& x) {
   return f(caf::meta::type_name("actor_info"), x.name, x.kind, x.id, x.handled, x.errors, x.state);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, health_report& x) {
+  return f(caf::meta::type_name("health_report"), x.members, x.silent, x.failure);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, probe_sample& x) {
@@ -798,6 +813,7 @@ CAF_ADD_TYPE_ID(montana, (montana::log_line))
 CAF_ADD_TYPE_ID(montana, (std::vector<montana::log_line>))
 CAF_ADD_TYPE_ID(montana, (montana::probe_timing))
 CAF_ADD_TYPE_ID(montana, (montana::duty_update))
+CAF_ADD_TYPE_ID(montana, (montana::health_report))
 CAF_END_TYPE_ID_BLOCK(montana)
 
 namespace montana {
@@ -830,5 +846,7 @@ using unwatch_atom = caf::atom_constant<caf::atom("unwatch")>;
 using step_down_atom = caf::atom_constant<caf::atom("stepdown")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
+// Supervision.
+using health_atom = caf::atom_constant<caf::atom("health")>;
 
 } // namespace montana

@@ -29,10 +29,14 @@ constexpr int exit_usage = 2;
 
 int signal_pipe[2] = {-1, -1};
 
-void on_signal(int sig) {
-  char byte = sig == SIGHUP ? 'H' : 'T';
+/// Wakes the run loop with `byte`: 'T' (SIGINT, SIGTERM), 'H' (SIGHUP) or 'F' (the node failed).
+void wake(char byte) {
   // Async-signal-safe; a full pipe means a wake-up is already pending.
   [[maybe_unused]] auto n = ::write(signal_pipe[1], &byte, 1);
+}
+
+void on_signal(int sig) {
+  wake(sig == SIGHUP ? 'H' : 'T');
 }
 
 /// SIGINT, SIGTERM and SIGHUP become bytes on a pipe. A handler (not a blocked mask) is used so
@@ -48,7 +52,7 @@ void catch_signals() {
   ::sigaction(SIGHUP, &sa, nullptr);
 }
 
-/// Blocks until the next signal: 'T' (SIGINT, SIGTERM) or 'H' (SIGHUP).
+/// Blocks until the next wake-up (see wake()).
 char next_signal() {
   char byte = 0;
   while (::read(signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
@@ -65,11 +69,15 @@ int run_node(const std::optional<std::string>& config_path,
   auto cfg = load(config_path);
   auto name = resolve_node_name(cfg, node_name);
   setup_logging(cfg.log.level);
-  node n{cfg, name};
+  node_options opts;
+  // The node already stopped its duties and left the cluster; the loop ends the process.
+  opts.on_failure = [](const std::string&) { wake('F'); };
+  node n{cfg, name, opts};
   catch_signals();
   n.start();
   service_notifier service{n};
-  while (next_signal() == 'H') {
+  char woken = 0;
+  while ((woken = next_signal()) == 'H') {
     if (!config_path) {
       spdlog::warn("[{}] reload: running with the embedded configuration: nothing to reload", name);
       continue;
@@ -82,10 +90,18 @@ int run_node(const std::optional<std::string>& config_path,
     }
     service.ready();
   }
-  spdlog::info("[{}] terminating", name);
   service.stopping();
+  if (woken == 'F') {
+    // Non-zero, so that systemd restarts the service (Restart=always counts it as a failure).
+    spdlog::error("[{}] exiting with code {}: the node failed: {}", name, exit_failure,
+                  n.failure().value_or("?"));
+    n.stop();
+    return exit_failure;
+  }
+  spdlog::info("[{}] terminating", name);
   n.leave();
-  return exit_ok;
+  // A failure during the leave (a stop never confirmed) is one too.
+  return n.failure() ? exit_failure : exit_ok;
 }
 
 /// With `list`, the nodes in priority order as "NAME HOST PORT" lines (for scripts: deploy.sh).

@@ -52,6 +52,10 @@ void print_status(std::vector<std::unique_ptr<node>>& nodes, std::ostream& out) 
       out << "down\n";
       continue;
     }
+    if (auto why = n->failure()) {
+      out << "failed: " << *why << " (start " << n->name() << " restarts it)\n";
+      continue;
+    }
     caf::scoped_actor self{n->system()};
     for (const auto& [duty, leader] : n->leaders()) {
       self->request(leader, std::chrono::seconds{1}, status_atom::value)
@@ -117,6 +121,9 @@ int run_demo(config cfg, std::istream& in, std::ostream& out) {
         n->leave();
       } else {
         try {
+          // A failed node has stopped its duties and left the cluster: start it afresh.
+          if (n->failure())
+            n->stop();
           n->start();
         } catch (const std::exception& e) {
           out << e.what() << "\n";

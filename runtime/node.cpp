@@ -2,6 +2,7 @@
 
 #include "actors/breather.hpp"
 #include "actors/chain_leader.hpp"
+#include "actors/guardian.hpp"
 #include "actors/inspector.hpp"
 #include "actors/peer.hpp"
 #include "actors/probe.hpp"
@@ -158,6 +159,19 @@ void node::start_parts() {
       std::make_unique<refresher>([t = identities_] { t->refresh(); }, opts_.identity_refresh);
   sys_cfg_ = make_system_config(opts_);
   system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
+  {
+    std::lock_guard guard{failure_mutex_};
+    failure_.reset();
+  }
+  stopping_ = false;
+  // First, so that it watches every actor spawned after it; the node watches the guardian.
+  guardian_ = spawn_guardian(
+      *system_,
+      guardian_params{.self = name_, .failed = [this](const std::string& why) { fail(why); }});
+  guardian_->attach_functor([this](const caf::error& reason) {
+    if (!stopping_)
+      fail("guardian exited: " + system_->render(reason));
+  });
   attach_log_ring();
   std::vector<std::string> names;
   for (const auto& n : cfg_.nodes)
@@ -170,8 +184,11 @@ void node::start_parts() {
     s.shell_refusals = shell_refusals->load();
   };
   inspector_ = spawn_inspector(*system_, std::move(watch));
+  caf::anon_send(inspector_, register_atom::value, std::string{"guardian"}, name_, guardian_);
+  caf::anon_send(guardian_, register_atom::value, std::string{"inspector"}, name_, inspector_);
   auto join = [this](const char* role, const std::string& name, const caf::actor& actor) {
     caf::anon_send(inspector_, register_atom::value, std::string{role}, name, actor);
+    caf::anon_send(guardian_, register_atom::value, std::string{role}, name, actor);
   };
   peer_ = spawn_peer(*system_, peer_params{name_, cfg_.nodes, channel_, incarnation, inspector_});
   join("peer", name_, peer_);
@@ -203,6 +220,7 @@ void node::start_parts() {
                          {},
                          opts_.launcher,
                          inspector_,
+                         guardian_,
                          steps->contains(duty.name),
                          [steps, node = name_, duty = duty.name](bool stepped_down) {
                            steps->set(node, duty, stepped_down);
@@ -293,6 +311,22 @@ void node::leave() {
   stop();
 }
 
+std::optional<std::string> node::failure() const {
+  std::lock_guard guard{failure_mutex_};
+  return failure_;
+}
+
+void node::fail(const std::string& why) {
+  {
+    std::lock_guard guard{failure_mutex_};
+    if (failure_)
+      return;
+    failure_ = why;
+  }
+  if (opts_.on_failure)
+    opts_.on_failure(why);
+}
+
 void node::stop() {
   if (!io_)
     return;
@@ -310,6 +344,9 @@ void node::stop() {
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     a = nullptr;
   };
+  // The exits below are asked for: the guardian goes first, before it sees any of them.
+  stopping_ = true;
+  kill(guardian_);
   for (auto& [duty, leader] : leaders_)
     kill(leader);
   kill(breather_);

@@ -5,8 +5,11 @@
 #include "actors/launcher.hpp"
 #include "runtime/config.hpp"
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,12 +31,16 @@ struct node_options {
   size_t scheduler_threads = 0;
   /// How often this node's key and certificate and the registry are checked for changes.
   duration identity_refresh{1000};
+  /// Told once, from an actor's thread, after the node failed (a core actor exited without being
+  /// asked to) and has stopped its duties and left the cluster: why. The owner must then stop()
+  /// the node; `montana-actors run` exits non-zero so that systemd restarts it. May be empty.
+  std::function<void(const std::string&)> on_failure;
 };
 
-/// Start-up order: identities -> I/O thread -> channel (listening) -> actor system ->
-/// inspector -> peer -> channel started -> probes -> leaders (each spawning its bot-supervisor)
-/// -> breather (with `[breath] repo`) -> shell socket -> status endpoint (with `[status]`).
-/// Shutdown runs in reverse.
+/// Start-up order: identities -> I/O thread -> channel (listening) -> actor system -> guardian
+/// -> inspector -> peer -> channel started -> probes -> breather (with `[breath] repo`) ->
+/// leaders (each spawning its bot-supervisor) -> shell socket -> status endpoint (with
+/// `[status]`). Shutdown runs in reverse.
 class node {
 public:
   /// Throws config_error when `name` is not in `cfg`.
@@ -61,11 +68,15 @@ public:
   void stop();
 
   bool running() const { return system_ != nullptr; }
+  /// Why the node failed since its last start(); nullopt while it has not.
+  std::optional<std::string> failure() const;
   const std::string& name() const { return name_; }
   const config& cluster() const { return cfg_; }
 
   /// The chain-leader of each duty this node takes part in (empty while stopped).
   const std::map<std::string, caf::actor>& leaders() const { return leaders_; }
+  /// The probe of each other node (empty while stopped).
+  const std::map<std::string, caf::actor>& probes() const { return probes_; }
   /// The breather (null while stopped or without `[breath] repo`).
   const caf::actor& breather() const { return breather_; }
   caf::actor_system& system() { return *system_; }
@@ -75,9 +86,14 @@ public:
   std::string shell_socket() const;
   /// The node-level actor that gathers every other actor's state (node_status, actor_info).
   const caf::actor& inspector() const { return inspector_; }
+  /// The root of the node's supervision: it fails the node when a core actor exits, and answers
+  /// the health round (health_atom) for the systemd watchdog.
+  const caf::actor& guardian() const { return guardian_; }
 
 private:
   void start_parts();
+  /// Records the first failure and tells the owner.
+  void fail(const std::string& why);
 
   config cfg_;
   std::string name_;
@@ -89,8 +105,13 @@ private:
   std::shared_ptr<tls_channel> channel_;
   std::unique_ptr<caf::actor_system_config> sys_cfg_;
   std::unique_ptr<caf::actor_system> system_;
+  caf::actor guardian_;
   caf::actor peer_;
   caf::actor inspector_;
+  /// Set while stop() ends the actors: their exits are expected.
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex failure_mutex_;
+  std::optional<std::string> failure_;
   std::map<std::string, caf::actor> probes_;
   caf::actor breather_;
   std::unique_ptr<shell_endpoint> shell_;

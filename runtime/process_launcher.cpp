@@ -202,8 +202,11 @@ void process_launcher::impl::spawn(uint64_t id, launch_spec spec, caf::actor lis
       return fail(spec.argv.front() + ": not found in PATH");
     run = std::make_shared<child_run>(ioc, id, listener, spec.tag);
     bp::environment env = boost::this_process::environment();
+    // Not env[key]: Boost 1.74's environment::find compares key + "=" against every entry
+    // without checking its length and reads past the end of shorter ones (AddressSanitizer);
+    // set() checks.
     for (const auto& [key, value] : spec.env)
-      env[key] = value;
+      env.set(key, value);
     std::vector<std::string> args(spec.argv.begin() + 1, spec.argv.end());
     std::error_code ec;
     // The exit handler may run inside this constructor (a child that is already

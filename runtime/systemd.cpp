@@ -89,7 +89,7 @@ void service_notifier::run() {
   auto next = std::chrono::steady_clock::now();
   bool was_healthy = true;
   std::string status;
-  for (uint64_t seq = 1;; ++seq) {
+  for (;;) {
     // A fixed cadence, so a slow answer does not push the next watchdog ping further out; after
     // a round longer than the cadence the next one starts at once.
     next = std::max(next + round_, std::chrono::steady_clock::now());
@@ -98,18 +98,16 @@ void service_notifier::run() {
       if (wake_.wait_until(guard, next, [this] { return stopping_; }))
         return;
     }
-    auto ok = healthy(seq);
-    if (ok != was_healthy) {
-      if (ok)
-        spdlog::info("[{}] health: the gateway answers again", node_.name());
+    auto problem = health_problem();
+    if (problem.empty() != was_healthy) {
+      if (problem.empty())
+        spdlog::info("[{}] health: every actor answers again", node_.name());
       else
-        spdlog::warn(
-            "[{}] health: the gateway did not answer a ping within {} ms{}", node_.name(),
-            std::chrono::duration_cast<std::chrono::milliseconds>(answer_timeout()).count(),
-            watchdog_ ? ": watchdog pings withheld" : "");
+        spdlog::warn("[{}] health: {}{}", node_.name(), problem,
+                     watchdog_ ? ": watchdog pings withheld" : "");
     }
-    was_healthy = ok;
-    if (!ok)
+    was_healthy = problem.empty();
+    if (!was_healthy)
       continue;
     if (watchdog_)
       notify("WATCHDOG=1");
@@ -120,11 +118,26 @@ void service_notifier::run() {
   }
 }
 
-bool service_notifier::healthy(uint64_t seq) {
-  bool answered = false;
-  ask(node_.system(), node_.gateway(), answer_timeout(), caf::make_message(ping{node_.name(), seq}),
-      [&](const pong& x) { answered = x.seq == seq; });
-  return answered;
+std::string service_notifier::health_problem() {
+  auto ms = [](microseconds d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + " ms";
+  };
+  // The guardian's own bound is shorter than ours, so its report comes before we give up.
+  auto bound = answer_timeout() / 2;
+  std::optional<health_report> report;
+  ask(node_.system(), node_.guardian(), answer_timeout(),
+      caf::make_message(health_atom::value, std::chrono::duration_cast<caf::timespan>(bound)),
+      [&](health_report& x) { report = std::move(x); });
+  if (!report)
+    return "the guardian did not answer within " + ms(answer_timeout());
+  if (!report->failure.empty())
+    return "the node failed: " + report->failure;
+  if (report->silent.empty())
+    return {};
+  std::string silent;
+  for (const auto& s : report->silent)
+    silent += (silent.empty() ? "" : "; ") + s;
+  return "no answer within " + ms(bound) + " from " + silent;
 }
 
 std::string service_notifier::status_line() {

@@ -14,10 +14,12 @@ class node;
 
 /// Reports a started node to the service manager. At construction READY=1 with a STATUS= line;
 /// then, from its own thread ("montana-health"), a round every half watchdog period (at most 5 s):
-/// a `ping` to the node's gateway must come back as `pong` within a quarter round, and only then
-/// does the round send WATCHDOG=1 (when WATCHDOG_USEC is set) — so a wedged actor system stops
-/// the pings and systemd restarts the service. Each round also refreshes STATUS= (linked peers,
-/// each duty's role) when it changed.
+/// the node's guardian must answer a health round within a quarter round — every core actor it
+/// supervises (gateway, probes, leaders, bot-supervisors, breather, inspector, status endpoint)
+/// answered within an eighth, and the node has not failed — and only then does the round send
+/// WATCHDOG=1 (when WATCHDOG_USEC is set). So a wedged actor system, a wedged actor or a failed
+/// node stops the pings and systemd restarts the service. Each round also refreshes STATUS=
+/// (linked peers, each duty's role) when it changed.
 class service_notifier {
 public:
   /// `n` must be started; call stopping() before the node leaves or stops.
@@ -37,12 +39,12 @@ public:
 
 private:
   void run();
-  /// One health check; true when the gateway answered in time.
-  bool healthy(uint64_t seq);
+  /// One health round: empty when healthy, else what is wrong.
+  std::string health_problem();
   /// Linked peers and duty roles, as shown by `systemctl status`.
   std::string status_line();
-  /// Bound of each answer: a quarter round, so the ping and the status questions of a node with
-  /// one duty fit in one round.
+  /// Bound of each answer: a quarter round, so the health round and the status questions of a
+  /// node with one duty fit in one round.
   std::chrono::microseconds answer_timeout() const { return round_ / 4; }
 
   node& node_;

@@ -293,7 +293,9 @@ CAF_TEST(every breath is one log line and each conflict one more) {
   // The counter adds up across breaths.
   port->next_inhale.conflicts = {"data/users.json", "node_crypto/nodes.json"};
   pass(12s);
-  CAF_CHECK_EQUAL(history().back().conflicts_total, 3u);
+  // Named: CAF_CHECK_EQUAL keeps a reference to its argument, which must outlive the statement.
+  auto last = history().back();
+  CAF_CHECK_EQUAL(last.conflicts_total, 3u);
 }
 
 CAF_TEST(breathe now answers with the report of the breath it caused) {

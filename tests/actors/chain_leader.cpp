@@ -365,6 +365,53 @@ CAF_TEST(a claim from above is released only after the stopped child exited) {
   CAF_CHECK_EQUAL(fake->starts.size(), 1u);
 }
 
+CAF_TEST(a stop the supervisor confirms only after the leaders bound still ends in released) {
+  become_holder();
+  auto id = child();
+  to_leader(claim{"bot", "amsterdam", 2});
+  // The child outlives SIGTERM, SIGKILL and the leader's bound (stuck in the kernel, say).
+  pass(stop_bound(duty) + 1s);
+  CAF_CHECK_EQUAL(status(), role_and_term("releasing", 1));
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{});
+  caf::anon_send(supervisor(), child_exited{id, 4242, 0, SIGKILL});
+  consume_messages();
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{"released(bot, moscow, 2, 1)@19000"});
+  CAF_CHECK_EQUAL(status(), role_and_term("standby", 2));
+}
+
+CAF_TEST(a stop never confirmed makes the leader fail and its supervisor kill the child) {
+  become_holder();
+  auto id = child();
+  auto exited = std::make_shared<std::optional<caf::error>>();
+  leader->attach_functor([exited](const caf::error& reason) { *exited = reason; });
+  auto supervisor_exited = std::make_shared<bool>(false);
+  supervisor()->attach_functor([supervisor_exited] { *supervisor_exited = true; });
+  to_leader(claim{"bot", "amsterdam", 2});
+  pass(stop_bound(duty) * stop_attempts - 1s);
+  CAF_CHECK(!exited->has_value());
+  CAF_CHECK_EQUAL(status(), role_and_term("releasing", 1));
+  pass(2s);
+  CAF_REQUIRE(exited->has_value());
+  CAF_CHECK_EQUAL(sys.render(**exited),
+                  R"(system_error(runtime_error, ("stop of duty bot not confirmed")))");
+  // The supervisor went with its leader (linked) and SIGKILLed the child's group on its way out.
+  CAF_CHECK(*supervisor_exited);
+  CAF_REQUIRE(!fake->signals.empty());
+  CAF_CHECK_EQUAL(fake->signals.back(), (fake_launcher::signal_call{id, SIGKILL}));
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{});
+}
+
+CAF_TEST(the leader and its supervisor end together) {
+  become_holder();
+  auto exited = std::make_shared<std::optional<caf::error>>();
+  leader->attach_functor([exited](const caf::error& reason) { *exited = reason; });
+  caf::anon_send_exit(supervisor(), caf::exit_reason::kill);
+  consume_messages();
+  // Linked: the node's guardian then sees the leader go and fails the node.
+  CAF_REQUIRE(exited->has_value());
+  CAF_CHECK_EQUAL(**exited, caf::error{caf::exit_reason::kill});
+}
+
 CAF_TEST(a claim from below is refused through its gateway) {
   link("spb");
   to_leader(claim{"bot", "spb", 4});

@@ -260,7 +260,9 @@ CAF_TEST(output lists one member per line with each value as written) {
                            "  \"b\": 1,\n"
                            "  \"a\": {\"z\": 1, \"y\": [true]}\n"
                            "}\n");
-  CAF_CHECK_EQUAL(*merge(std::nullopt, std::string{"{}"}, std::string{"{}"}).text, "{}\n");
+  // Named: CAF_CHECK_EQUAL keeps a reference to its argument, which must outlive the statement.
+  auto empty = merge(std::nullopt, std::string{"{}"}, std::string{"{}"});
+  CAF_CHECK_EQUAL(*empty.text, "{}\n");
 }
 
 CAF_TEST(with prefer ours the local value wins and the remote one goes to the copy) {

@@ -4,17 +4,24 @@
 #define CAF_SUITE runtime.systemd
 #include "caf/test/dsl.hpp"
 
+#include "runtime/process_launcher.hpp"
+#include "runtime/systemd.hpp"
 #include "support/cluster.hpp"
 #include "support/guard.hpp"
+#include "support/log_capture.hpp"
 #include "support/process.hpp"
 
+#include <condition_variable>
+#include <cstdlib>
 #include <dirent.h>
 #include <filesystem>
+#include <mutex>
 #include <poll.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+using namespace montana;
 using namespace montana::testing;
 using namespace std::chrono_literals;
 
@@ -136,6 +143,75 @@ void thaw(const std::vector<pid_t>& threads) {
     GUARD_REQUIRE(::ptrace(PTRACE_DETACH, tid, nullptr, nullptr) == 0);
 }
 
+/// The real launcher behind a gate: while closed, start() blocks the calling thread — the
+/// bot-supervisor's — so that one actor of a running node is wedged and the rest are not.
+class gated_launcher final : public launcher {
+public:
+  void start(uint64_t id, launch_spec spec, caf::actor listener) override {
+    {
+      std::unique_lock guard{mutex_};
+      ++waiting_;
+      changed_.notify_all();
+      changed_.wait(guard, [this] { return open_; });
+      --waiting_;
+    }
+    real_.start(id, std::move(spec), std::move(listener));
+  }
+
+  void signal(uint64_t id, int sig) override { real_.signal(id, sig); }
+
+  void set_open(bool open) {
+    std::lock_guard guard{mutex_};
+    open_ = open;
+    changed_.notify_all();
+  }
+
+  /// Whether a start() waits at the gate now, within `timeout`.
+  bool holds_one(std::chrono::milliseconds timeout) {
+    std::unique_lock guard{mutex_};
+    return changed_.wait_for(guard, timeout, [this] { return waiting_ > 0; });
+  }
+
+private:
+  process_launcher real_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = true;
+  int waiting_ = 0;
+};
+
+/// Stops a node at the end of a test, with its launcher's gate open so nothing blocks.
+class guard_node {
+public:
+  guard_node(node& n, gated_launcher& gate) : node_(n), gate_(gate) {}
+  ~guard_node() {
+    gate_.set_open(true);
+    node_.stop();
+  }
+  guard_node(const guard_node&) = delete;
+  guard_node& operator=(const guard_node&) = delete;
+
+private:
+  node& node_;
+  gated_launcher& gate_;
+};
+
+/// Sets the variables systemd gives a service for the lifetime of the object.
+class service_environment {
+public:
+  service_environment(const std::string& socket, std::chrono::microseconds watchdog) {
+    ::setenv("NOTIFY_SOCKET", socket.c_str(), 1);
+    ::setenv("WATCHDOG_USEC", std::to_string(watchdog.count()).c_str(), 1);
+    ::unsetenv("WATCHDOG_PID");
+  }
+  ~service_environment() {
+    ::unsetenv("NOTIFY_SOCKET");
+    ::unsetenv("WATCHDOG_USEC");
+  }
+  service_environment(const service_environment&) = delete;
+  service_environment& operator=(const service_environment&) = delete;
+};
+
 struct fixture : scratch {
   fixture() : scratch{"systemd"} {}
 
@@ -231,9 +307,9 @@ CAF_TEST(run is ready once up and feeds the watchdog only while its actor system
   auto again = socket.collect(3000ms);
   CAF_CHECK_GREATER_OR_EQUAL(count_line(again, "WATCHDOG=1"), 1u);
   if (frozen) {
-    CAF_CHECK(contains(p->err(), "[solo] health: the gateway did not answer a ping within 250 ms: "
+    CAF_CHECK(contains(p->err(), "[solo] health: the guardian did not answer within 250 ms: "
                                  "watchdog pings withheld"));
-    CAF_CHECK(contains(p->err(), "[solo] health: the gateway answers again"));
+    CAF_CHECK(contains(p->err(), "[solo] health: every actor answers again"));
   }
   expect_clean_stop(socket, *p);
 }
@@ -245,6 +321,56 @@ CAF_TEST(run without WATCHDOG_USEC reports ready and stopping and sends no watch
   auto quiet = socket.collect(1000ms);
   CAF_CHECK_EQUAL(count_line(quiet, "WATCHDOG=1"), 0u);
   expect_clean_stop(socket, *p);
+}
+
+CAF_TEST(the watchdog pings stop while a bot - supervisor is wedged and once the node failed) {
+  // The node runs in this process, so that one of its actors can be wedged on its own.
+  log_capture log;
+  notify_socket socket{dir + "/notify"};
+  auto cfg = parse_config(read_file(solo_config()), "<test>");
+  auto gate = std::make_shared<gated_launcher>();
+  std::vector<std::string> failures;
+  std::mutex failures_mutex;
+  node_options opts;
+  opts.launcher = gate;
+  opts.scheduler_threads = 2;
+  opts.on_failure = [&](const std::string& why) {
+    std::lock_guard guard{failures_mutex};
+    failures.push_back(why);
+  };
+  node n{cfg, "solo", opts};
+  n.start();
+  guard_node stopper{n, *gate};
+  service_environment env{socket.path(), 2s};
+  service_notifier service{n};
+  auto ready = socket.next(5s);
+  CAF_REQUIRE(ready && has_line(ready->text, "READY=1"));
+  CAF_CHECK_GREATER_OR_EQUAL(count_line(socket.collect(2500ms), "WATCHDOG=1"), 1u);
+
+  // A restart of the duty makes its supervisor start a new process: it blocks at the gate.
+  gate->set_open(false);
+  caf::anon_send(n.leaders().at("bot"), restart_atom::value, std::string{"test"});
+  CAF_REQUIRE(gate->holds_one(5s));
+  socket.collect(300ms); // a round that began before the wedge may still ping
+  CAF_CHECK_EQUAL(count_line(socket.collect(2500ms), "WATCHDOG=1"), 0u);
+  auto warned = [&](const std::string& text) {
+    auto lines = log.lines("warning");
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return contains(l, text); });
+  };
+  CAF_CHECK(warned("[solo] health: no answer within 125 ms from supervisor bot: "));
+  gate->set_open(true);
+  CAF_CHECK_GREATER_OR_EQUAL(count_line(socket.collect(2500ms), "WATCHDOG=1"), 1u);
+
+  // A dead leader fails the node: no pings any more, and the owner is told.
+  caf::anon_send_exit(n.leaders().at("bot"), caf::exit_reason::kill);
+  CAF_REQUIRE(wait_until([&] { return n.failure().has_value(); }, 5s));
+  socket.collect(300ms);
+  CAF_CHECK_EQUAL(count_line(socket.collect(2500ms), "WATCHDOG=1"), 0u);
+  CAF_CHECK(warned("[solo] health: the node failed: leader bot exited: "));
+  std::lock_guard guard{failures_mutex};
+  CAF_REQUIRE_EQUAL(failures.size(), 1u);
+  CAF_CHECK(contains(failures[0], "leader bot exited: "));
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

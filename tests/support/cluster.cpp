@@ -134,7 +134,23 @@ cluster::cluster(profile p, const std::function<void(config&)>& tweak) : dir_(ma
   if (tweak)
     tweak(cfg_);
   for (const auto& n : cfg_.nodes)
-    nodes_.push_back(std::make_unique<node>(cfg_, n.name, node_options{{}, {}, 2, duration{250}}));
+    nodes_.push_back(std::make_unique<node>(cfg_, n.name, options_for(n.name)));
+}
+
+node_options cluster::options_for(const std::string& name) {
+  node_options opts{{}, {}, 2, duration{250}, {}};
+  // Called once the node's duty processes are gone: as good as a kill for overlaps.
+  opts.on_failure = [this, name](const std::string& why) {
+    std::lock_guard guard{mutex_};
+    killed_at_[name].push_back(now_us());
+    failures_.push_back(name + ": " + why);
+  };
+  return opts;
+}
+
+std::vector<std::string> cluster::failures() const {
+  std::lock_guard guard{mutex_};
+  return failures_;
 }
 
 cluster::~cluster() {
@@ -149,7 +165,7 @@ void cluster::reconfigure(const std::string& name, const std::function<void(conf
   tweak(copy);
   for (auto& n : nodes_)
     if (n->name() == name && !n->running())
-      n = std::make_unique<node>(copy, name, node_options{{}, {}, 2, duration{250}});
+      n = std::make_unique<node>(copy, name, options_for(name));
 }
 
 std::string cluster::write_config_file() const {
@@ -176,7 +192,10 @@ void cluster::start(const std::string& name) {
 
 void cluster::kill(const std::string& name) {
   // The duty process is SIGKILLed at the start of stop(), long before peers notice.
-  killed_at_[name].push_back(now_us());
+  {
+    std::lock_guard guard{mutex_};
+    killed_at_[name].push_back(now_us());
+  }
   at(name).stop();
 }
 
@@ -219,6 +238,7 @@ bool cluster::wait_for_holder(const std::string& name, std::chrono::milliseconds
 }
 
 int cluster::max_overlap() const {
+  std::lock_guard guard{mutex_};
   return testing::max_overlap(records(), killed_at_);
 }
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -92,6 +93,9 @@ public:
   void start(const std::string& name);
   /// Abrupt death: the node's actor system ends, its duty process is killed.
   void kill(const std::string& name);
+  /// Every failure a node reported (node_options::on_failure) as "NODE: WHY", in order. A failed
+  /// node's duty process counts as gone from its report on (max_overlap).
+  std::vector<std::string> failures() const;
 
   std::vector<duty_record> records() const;
   /// Nodes whose process of `duty` (empty: any duty) is running now, judged by live
@@ -105,11 +109,17 @@ public:
   int max_overlap() const;
 
 private:
+  /// Options of node `name`: reports its failures to the cluster.
+  node_options options_for(const std::string& name);
+
   config cfg_;
   std::string dir_;
   std::vector<std::unique_ptr<node>> nodes_;
-  /// When each node was killed, in order.
+  /// Guards killed_at_ and failures_: a node reports its failure from an actor's thread.
+  mutable std::mutex mutex_;
+  /// When each node was killed (or failed), in order.
   std::map<std::string, std::vector<int64_t>> killed_at_;
+  std::vector<std::string> failures_;
 };
 
 } // namespace montana::testing
