@@ -2,7 +2,7 @@
 # Installs the Debian bookworm packages montana-actors needs to build, package, test and run
 # (dpkg-dev, file: the package's dependencies; adduser: its postinst; systemd: systemd-analyze;
 # jq and openssh-client: deploy.sh; openssh-server: the deploy suite's test hosts; shellcheck and
-# clang-format: the source.lint suite).
+# clang-format: the source.lint suite; python3: the chaos suites' Telegram stand-in and duty).
 # Idempotent: installs only what is missing; does nothing when everything is present.
 set -euo pipefail
 
@@ -17,6 +17,7 @@ packages=(
   iproute2 procps
   dpkg-dev file adduser shellcheck clang-format systemd
   jq openssh-client openssh-server
+  python3
 )
 
 missing=()

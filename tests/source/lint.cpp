@@ -1,5 +1,6 @@
-// The tree itself: every C++ file is formatted as .clang-format says, and every shell script is
-// shellcheck clean. Both tools come from deploy/install-deps.sh; a machine without one skips it.
+// The tree itself: every C++ file is formatted as .clang-format says, every shell script is
+// shellcheck clean, and every Python script (the chaos suites' helpers) parses. The tools come
+// from deploy/install-deps.sh; a machine without one skips its test.
 #define CAF_SUITE source.lint
 #include "caf/test/dsl.hpp"
 
@@ -81,6 +82,26 @@ CAF_TEST(every shell script is shellcheck clean) {
   CAF_MESSAGE(scripts.size() << " scripts");
   GUARD_REQUIRE(scripts.size() > 5);
   check_clean(*this, tool, {}, scripts);
+}
+
+CAF_TEST(every Python script parses) {
+  const std::string python = "/usr/bin/python3";
+  if (::access(python.c_str(), X_OK) != 0) {
+    CAF_MESSAGE("skipped: no " << python
+                               << " here (Debian package python3; "
+                                  "deploy/install-deps.sh)");
+    return;
+  }
+  std::vector<fs::path> scripts;
+  for (const auto& f : files_under({"/deploy", "/tests", "/.ci"}))
+    if (f.extension() == ".py")
+      scripts.push_back(f);
+  CAF_MESSAGE(scripts.size() << " scripts");
+  GUARD_REQUIRE(!scripts.empty());
+  // Parsed, not compiled: nothing is written next to the sources.
+  check_clean(*this, python,
+              {"-c", "import ast, sys\nfor f in sys.argv[1:]:\n    ast.parse(open(f).read(), f)"},
+              scripts);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

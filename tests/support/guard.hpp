@@ -6,12 +6,11 @@
 #pragma once
 
 #include "support/files.hpp"
+#include "support/spawn.hpp"
 
 #include <cerrno>
 #include <csignal>
-#include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -36,57 +35,6 @@ inline void clean_up() {
     std::filesystem::remove_all(live_dir, ec);
     live_dir.clear();
   }
-}
-
-/// The program `name` on PATH (look it up before fork, never between fork and exec); empty when
-/// there is none.
-inline std::string find_tool(const std::string& name) {
-  const char* env = std::getenv("PATH");
-  std::istringstream dirs{env ? env : "/usr/bin:/bin"};
-  std::string dir;
-  while (std::getline(dirs, dir, ':'))
-    if (auto candidate = dir + "/" + name; ::access(candidate.c_str(), X_OK) == 0)
-      return candidate;
-  return std::string{};
-}
-
-/// The openssl command-line tool, looked up once; empty when there is none.
-inline const std::string& openssl_tool() {
-  static const std::string path = find_tool("openssl");
-  return path;
-}
-
-/// Starts `args` (args[0] a path) with stdin read from `in_path` and stdout and stderr written
-/// to `out_path`. Everything is prepared before fork (the test binary has threads). Returns the
-/// pid, or -1 with `problem` saying why.
-inline pid_t spawn_child(std::vector<std::string> args, const std::string& in_path,
-                         const std::string& out_path, std::string& problem) {
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int in_fd = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
-  int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (in_fd < 0 || out_fd < 0) {
-    problem = "cannot open " + in_path + " or " + out_path;
-    if (in_fd >= 0)
-      ::close(in_fd);
-    if (out_fd >= 0)
-      ::close(out_fd);
-    return -1;
-  }
-  auto pid = ::fork();
-  if (pid == 0) {
-    if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(out_fd, 2) < 0)
-      ::_exit(126);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(in_fd);
-  ::close(out_fd);
-  if (pid < 0)
-    problem = std::string{"fork failed: "} + std::strerror(errno);
-  return pid;
 }
 
 } // namespace montana::testing
