@@ -2,12 +2,13 @@
 // long-polling the Telegram stand-in, and N randomized fault trials per kind — kill -9,
 // SIGSTOP, isolation, a cut link (both ways and one way), a symmetric partition with Telegram
 // on both sides, four of five isolated, a graceful restart, a cold start of all five. Each
-// trial hits the current holder (or picks at random where a fault has more than one shape),
-// holds the fault for a random time, undoes it and waits until the head of the chain polls
-// alone again. Every figure comes from the stand-in's own log. Prints the seed, a line per
-// trial and, per fault kind: trials, takeover p50/p99, the longest gap without a poller, total
-// and longest overlap (two pollers at once), trials with an overlap, 409s and unsettled trials.
-// See docs/benchmarks.md.
+// trial starts from a full mesh (waiting up to 60 s for one), hits the holder (a cut: the link
+// between the holder and its successor, one way in a random direction; a partition: the holder
+// with 0-2 random others against the rest; four of five: a random node left), holds the fault
+// for a random time, undoes it and waits until the head of the chain polls alone again. Every
+// figure comes from the stand-in's own log. Prints the seed, a line per trial and, per fault kind:
+// trials, takeover p50/p99, the longest gap without a poller, total and longest overlap (two
+// pollers at once), trials with an overlap, 409s and unsettled trials. See docs/benchmarks.md.
 //
 //   montana-bench-chaos [--trials N] [--seed S] [--rtt MS] [--jitter MS] [--hog N] [--https]
 //                       [--kinds kill,freeze,...] [--hold-min MS] [--hold-max MS]
@@ -111,9 +112,14 @@ fault_trial random_trial(fault_kind k, const std::vector<std::string>& nodes,
   std::shuffle(others.begin(), others.end(), rng);
   switch (k) {
   case fault_kind::cut:
+    // The holder and its successor: the one cut that can move the duty (issue 15's case).
+    t.others = {nodes.at(1)};
+    break;
   case fault_kind::cut_one_way:
-    // The holder and one other node; the holder's successor is the case the issue names.
-    t.others = {others.front()};
+    // Between the same two, in either direction.
+    t.others = {nodes.at(1)};
+    if (std::uniform_int_distribution<int>{0, 1}(rng) == 1)
+      std::swap(t.target, t.others.front());
     break;
   case fault_kind::partition:
     // The holder's side has one to three nodes; the other side the rest.
@@ -214,6 +220,10 @@ int main(int argc, char** argv) {
       for (auto k : kinds) {
         if (stuck)
           break;
+        // Each trial starts from a full mesh where one forms at all: a fault then meets the
+        // cluster as it runs, not half-formed from the last one.
+        if (!c.wait_for_mesh(60s))
+          std::printf("  (no full mesh within 60 s; the trial starts anyway)\n");
         auto t = random_trial(k, c.nodes(), c.nodes().front(), o, rng);
         auto r = run_trial(c, t, 60s);
         add(figures[k], r);

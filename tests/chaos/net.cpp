@@ -181,7 +181,10 @@ CAF_TEST(the run of a dead test is removed by its guard or a sweep and a live on
     GUARD_REQUIRE(run_tool({ip, "netns", "add", ns}, s.path("ip.out")) == 0);
   auto inside = sleeper_in(dead_run + "-x", s.path("inside.out"));
   live_children.push_back(inside);
-  auto guard = spawn_child({MONTANA_CHAOS_NET_PATH, "guard", dead_run}, "/dev/null",
+  // The run's files go with it too.
+  auto files = s.path("files");
+  GUARD_REQUIRE(write_file(files + "/montana.toml", "x"));
+  auto guard = spawn_child({MONTANA_CHAOS_NET_PATH, "guard", dead_run, files}, "/dev/null",
                            s.path("guard.out"), problem);
   GUARD_REQUIRE(guard > 0);
   live_children.push_back(guard);
@@ -192,6 +195,7 @@ CAF_TEST(the run of a dead test is removed by its guard or a sweep and a live on
   CAF_CHECK(ended(guard, 10s));
   CAF_CHECK(ended(inside, 5s));
   CAF_CHECK(namespaces_with_prefix(dead_run + "-").empty());
+  CAF_CHECK(!std::filesystem::exists(files));
   // The same for a sweep, with the owner long gone; the live run stays.
   GUARD_REQUIRE(run_tool({ip, "netns", "add", dead_run + "-w"}, s.path("ip.out")) == 0);
   auto removed = sweep_stale_namespaces();

@@ -74,6 +74,8 @@ CAF_TEST(a hand - over leaves a gap and no overlap) {
   CAF_CHECK_EQUAL(takeover_after(polls, 23 * s, "amsterdam"), -1);
   CAF_CHECK_EQUAL(sole_poller(polls, 25 * s, 30 * s, join), "moscow");
   CAF_CHECK_EQUAL(sole_poller(polls, 11 * s, 30 * s, join), "");
+  // A poller whose last poll ended is no sole poller, however recently it polled.
+  CAF_CHECK_EQUAL(sole_poller(polls, 9 * s, 12 * s + 200000, join), "");
 }
 
 CAF_TEST(two pollers taking turns with 409s overlap for the whole stretch) {

@@ -99,7 +99,9 @@ chaos_cluster::chaos_cluster(chaos_plan plan) : plan_(std::move(plan)) {
     hosts.push_back({defaults.nodes[i].name, "198.18.0." + std::to_string(i + 1)});
   auto node_hosts = hosts;
   hosts.push_back({telegram_host, "198.18.1.1"});
-  net_ = std::make_unique<test_net>(hosts);
+  auto keep = std::getenv("MONTANA_CHAOS_KEEP");
+  net_ = std::make_unique<test_net>(
+      hosts, keep != nullptr && std::string{keep} == "1" ? std::string{} : dir_);
   telegram_standin::options t;
   t.dir = dir_;
   t.address = net_->address(telegram_host);
@@ -264,17 +266,22 @@ bool chaos_cluster::wait_for_sole_poller(const std::string& name, std::chrono::m
   }
 }
 
+nlohmann::json chaos_cluster::status_of(const std::string& name) {
+  if (!running(name))
+    return nullptr;
+  std::string problem;
+  int fd = net_->connect_from(name, "127.0.0.1", status_port, 1s, problem);
+  if (fd < 0)
+    return nullptr;
+  auto status =
+      nlohmann::json::parse(http_exchange(fd, "GET", "/status", "", 2s).body, nullptr, false);
+  return status.is_object() ? status : nlohmann::json{};
+}
+
 std::vector<std::string> chaos_cluster::fully_linked() {
   std::vector<std::string> out;
   for (const auto& name : nodes()) {
-    if (!running(name))
-      continue;
-    std::string problem;
-    int fd = net_->connect_from(name, "127.0.0.1", status_port, 1s, problem);
-    if (fd < 0)
-      continue;
-    auto answer = http_exchange(fd, "GET", "/status", "", 2s);
-    auto status = nlohmann::json::parse(answer.body, nullptr, false);
+    auto status = status_of(name);
     if (!status.is_object() || !status["links"].is_array())
       continue;
     size_t linked = 0;
@@ -282,6 +289,21 @@ std::vector<std::string> chaos_cluster::fully_linked() {
       linked += l.value("linked", false) ? 1 : 0;
     if (linked + 1 == cfg_.nodes.size())
       out.push_back(name);
+  }
+  return out;
+}
+
+std::vector<std::string> chaos_cluster::claimants() {
+  std::vector<std::string> out;
+  for (const auto& name : nodes()) {
+    auto status = status_of(name);
+    if (!status.is_object() || !status["duties"].is_array())
+      continue;
+    for (const auto& d : status["duties"])
+      if (d.value("role", std::string{"standby"}) != "standby") {
+        out.push_back(name);
+        break;
+      }
   }
   return out;
 }

@@ -13,6 +13,8 @@
 #include "support/netns.hpp"
 #include "support/telegram.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <functional>
 #include <map>
@@ -86,6 +88,8 @@ public:
                             std::chrono::milliseconds stable = std::chrono::seconds{3});
   /// Nodes whose status endpoint says they are linked to every other node right now.
   std::vector<std::string> fully_linked();
+  /// Nodes whose status endpoint says they hold, claim or release the duty right now.
+  std::vector<std::string> claimants();
   /// Waits until every running node is linked to every other one; false after `timeout`.
   bool wait_for_mesh(std::chrono::milliseconds timeout);
 
@@ -95,6 +99,8 @@ public:
 
 private:
   void start_relay(const std::string& name);
+  /// The status document of running node `name` (null when it does not answer).
+  nlohmann::json status_of(const std::string& name);
 
   chaos_plan plan_;
   std::string dir_;

@@ -72,7 +72,8 @@ struct trial_result {
   poll_verdict after;
 };
 
-/// Waits until the head of the chain alone has polled for 3 s; false after `timeout`.
+/// Waits until the head of the chain alone has polled for 3 s and no other node holds, claims
+/// or releases the duty by its own status; false after `timeout`.
 bool settle(chaos_cluster& c, std::chrono::milliseconds timeout);
 
 /// Runs `t` on a settled cluster and judges it; waits up to `settle_timeout` after the heal.

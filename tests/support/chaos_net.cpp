@@ -1,12 +1,14 @@
 // montana-chaos-net: the clean-up side of the chaos suites' test networks (support/netns.hpp).
 //
-//   montana-chaos-net guard PREFIX   waits while the run PREFIX's owner lives, then removes the
-//                                    run's namespaces and every process in them; ends at once
-//                                    when they are already gone
+//   montana-chaos-net guard PREFIX [DIR]
+//                                    waits while the run PREFIX's owner lives, then removes the
+//                                    run's namespaces, every process in them and DIR; ends
+//                                    when they are gone without it
 //   montana-chaos-net sweep          removes the namespaces of every run whose owner is gone
 #include "support/netns.hpp"
 
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <unistd.h>
 
@@ -19,7 +21,7 @@ int main(int argc, char** argv) {
       std::printf("removed %s\n", ns.c_str());
     return 0;
   }
-  if (mode == "guard" && argc == 3) {
+  if (mode == "guard" && (argc == 3 || argc == 4)) {
     std::string prefix = argv[2];
     // The owner makes its namespaces after starting the guard: give it time to make the first.
     for (int waited = 0;; ++waited) {
@@ -27,6 +29,10 @@ int main(int argc, char** argv) {
       if (!prefix_owner_alive(prefix)) {
         for (const auto& ns : left)
           remove_namespace(ns);
+        if (argc == 4) {
+          std::error_code ec;
+          std::filesystem::remove_all(argv[3], ec);
+        }
         return 0;
       }
       if (left.empty() && waited > 200)
@@ -34,6 +40,6 @@ int main(int argc, char** argv) {
       ::usleep(250000);
     }
   }
-  std::fprintf(stderr, "usage: montana-chaos-net guard PREFIX | montana-chaos-net sweep\n");
+  std::fprintf(stderr, "usage: montana-chaos-net guard PREFIX [DIR] | montana-chaos-net sweep\n");
   return 2;
 }

@@ -158,7 +158,8 @@ std::vector<std::string> sweep_stale_namespaces() {
   return removed;
 }
 
-test_net::test_net(std::vector<net_host> hosts) : hosts_(std::move(hosts)) {
+test_net::test_net(std::vector<net_host> hosts, const std::string& files)
+    : hosts_(std::move(hosts)) {
   if (auto why = netns_unavailable(); !why.empty())
     throw net_error(why);
   ip_tool_ = ip_path();
@@ -169,8 +170,10 @@ test_net::test_net(std::vector<net_host> hosts) : hosts_(std::move(hosts)) {
   try {
     // The guard removes the run if this process ends without doing so (a crashed test).
     std::string problem;
-    guard_ =
-        spawn_child({MONTANA_CHAOS_NET_PATH, "guard", prefix_}, "/dev/null", "/dev/null", problem);
+    std::vector<std::string> guard{MONTANA_CHAOS_NET_PATH, "guard", prefix_};
+    if (!files.empty())
+      guard.push_back(files);
+    guard_ = spawn_child(guard, "/dev/null", "/dev/null", problem);
     if (guard_ < 0)
       throw net_error("cannot start the namespace guard: " + problem);
     auto sw = prefix_ + "-switch";

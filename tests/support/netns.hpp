@@ -60,8 +60,9 @@ struct net_host {
 
 class test_net {
 public:
-  /// Makes the switch and the hosts; throws net_error (everything made so far removed).
-  explicit test_net(std::vector<net_host> hosts);
+  /// Makes the switch and the hosts; throws net_error (everything made so far removed). The
+  /// guard also removes `files` (a directory of the run) if the owner dies first.
+  explicit test_net(std::vector<net_host> hosts, const std::string& files = {});
   /// Ends every process in the run's namespaces and removes them.
   ~test_net();
   test_net(const test_net&) = delete;

@@ -153,9 +153,10 @@ std::string sole_poller(const std::vector<poll_record>& polls, int64_t since_us,
                         int64_t join_us) {
   std::vector<polling_session> seen;
   for (const auto& s : polling_sessions(polls, join_us))
-    if (s.end_us + join_us > since_us && s.start_us <= now_us)
+    if (s.end_us > since_us && s.start_us <= now_us)
       seen.push_back(s);
-  if (seen.size() != 1 || seen[0].start_us > since_us || seen[0].end_us + join_us <= now_us)
+  // Still polling = a poll open now: a poller that just stopped is not one.
+  if (seen.size() != 1 || seen[0].start_us > since_us || seen[0].end_us < now_us)
     return {};
   return seen[0].node;
 }

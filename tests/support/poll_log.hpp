@@ -72,9 +72,8 @@ poll_verdict judge_polls(const std::vector<poll_record>& polls, int64_t from_us,
 int64_t takeover_after(const std::vector<poll_record>& polls, int64_t since_us,
                        const std::string& old_node, std::string* by = nullptr);
 
-/// The node of the only session that is still polling at `now_us` (its last poll ended less
-/// than `join_us` before, or is open) and that has been the only one since `since_us`; empty
-/// when there is none, or several.
+/// The node of the only poller since `since_us`, polling throughout and with a poll still open
+/// at `now_us`; empty when there is none, or several.
 std::string sole_poller(const std::vector<poll_record>& polls, int64_t since_us, int64_t now_us,
                         int64_t join_us);
 
