@@ -46,7 +46,8 @@ struct kind_figures {
   int trials = 0;
   std::vector<double> takeover_ms;
   double longest_gap_ms = 0;
-  double overlap_ms = 0;
+  double overlap_during_ms = 0;
+  double overlap_after_ms = 0;
   double longest_overlap_ms = 0;
   int overlapping = 0;
   int conflicts = 0;
@@ -141,9 +142,10 @@ void add(kind_figures& f, const trial_result& r) {
   ++f.trials;
   if (r.takeover_us >= 0)
     f.takeover_ms.push_back(static_cast<double>(r.takeover_us) / 1000.0);
+  f.overlap_during_ms += static_cast<double>(r.during.overlap_us) / 1000.0;
+  f.overlap_after_ms += static_cast<double>(r.after.overlap_us) / 1000.0;
   for (const auto* v : {&r.during, &r.after}) {
     f.longest_gap_ms = std::max(f.longest_gap_ms, static_cast<double>(v->longest_gap_us) / 1000.0);
-    f.overlap_ms += static_cast<double>(v->overlap_us) / 1000.0;
     f.longest_overlap_ms =
         std::max(f.longest_overlap_ms, static_cast<double>(v->longest_overlap_us) / 1000.0);
     f.conflicts += v->conflicts;
@@ -242,15 +244,18 @@ int main(int argc, char** argv) {
   }
   std::printf("\nseed %llu, RTT %d ms, jitter %d ms, %d CPU hogs\n",
               static_cast<unsigned long long>(o.seed), o.rtt_ms, o.jitter_ms, o.hog);
-  std::printf("| fault | trials | takeover n | takeover p50 / p99 | longest gap | overlap total | "
-              "longest overlap | trials with overlap | 409s | unsettled |\n");
+  std::printf("| fault | trials | takeover n | takeover p50 / p99 | longest gap | overlap total "
+              "(during / after the heal) | longest overlap | trials with overlap | 409s | "
+              "unsettled |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (auto k : o.kinds) {
     const auto& f = figures[k];
-    std::printf("| %s | %d | %zu | %.2f / %.2f s | %.2f s | %.2f s | %.2f s | %d | %d | %d |\n",
+    std::printf("| %s | %d | %zu | %.2f / %.2f s | %.2f s | %.2f s (%.1f / %.1f s) | %.2f s | %d | "
+                "%d | %d |\n",
                 std::string{to_string(k)}.c_str(), f.trials, f.takeover_ms.size(),
                 percentile(f.takeover_ms, 50) / 1000, percentile(f.takeover_ms, 99) / 1000,
-                f.longest_gap_ms / 1000, f.overlap_ms / 1000, f.longest_overlap_ms / 1000,
+                f.longest_gap_ms / 1000, (f.overlap_during_ms + f.overlap_after_ms) / 1000,
+                f.overlap_during_ms / 1000, f.overlap_after_ms / 1000, f.longest_overlap_ms / 1000,
                 f.overlapping, f.conflicts, f.unsettled);
   }
   return 0;

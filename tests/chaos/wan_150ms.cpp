@@ -1,9 +1,10 @@
 // 150 ms RTT between every two hosts (montana-wan-relay, 75 ms each way, 5 ms jitter): the five
-// services form their mesh and settle, the killed holder's duty moves to moscow and back,
-// never two pollers at once.
-// KNOWN FAILING on today's code (issue 15): the mesh takes 15-25 s to form (a dial is dropped
-// when its handshakes are not done by the first heartbeat tick), and the returning holder often
-// polls beside moscow for seconds before the two holders sort themselves out.
+// services form their mesh and settle; a cold start of all five and a killed holder's return
+// keep one poller at a time.
+// KNOWN FAILING on today's code (issue 15): the mesh takes 10-16 s to form (a dial is dropped
+// when its handshakes are not done by the first heartbeat tick), longer than the start-up delay
+// and the unknown grace, so every cold start had 2-5 pollers for 3.5-4.3 s; the return after a
+// kill overlapped in 1 of 6 benchmark trials (docs/benchmarks.md, 150 ms RTT).
 #define CAF_SUITE chaos.wan_150ms
 // ctest-labels: chaos chaos-known-failing
 #include "caf/test/dsl.hpp"
@@ -13,14 +14,18 @@
 using namespace montana::testing;
 using namespace std::chrono_literals;
 
-CAF_TEST(at 150 ms RTT the holder killed - one poller at a time) {
+CAF_TEST(at 150 ms RTT a cold start and the holder killed - one poller at a time) {
   chaos_plan plan;
   plan.delay_ms = 75;
   plan.jitter_ms = 5;
   auto c = settled_chaos_cluster(plan);
   if (!c)
     return;
-  CAF_CHECK(c->wait_for_mesh(30s));
+  CAF_CHECK(c->wait_for_mesh(60s));
+  auto cold = chaos_trial(*c, {fault_kind::cold_start, "amsterdam", {}, 1s});
+  CAF_CHECK_EQUAL(cold.new_holder, "amsterdam");
+  check_one_poller(*c, cold);
+  CAF_CHECK(c->wait_for_mesh(60s));
   auto r = chaos_trial(*c, {fault_kind::kill, "amsterdam", {}, 6s});
   CAF_CHECK_EQUAL(r.new_holder, "moscow");
   check_one_poller(*c, r);

@@ -1,8 +1,11 @@
 // 80 ms RTT between every two hosts (montana-wan-relay, 40 ms each way, 5 ms jitter): the five
 // services form their mesh and settle, the killed holder's duty moves to moscow and back,
 // never two pollers at once.
+// KNOWN FAILING on today's code, intermittently (issue 15): in one trial of five the returning
+// holder polled beside moscow for 12 s before the two holders sorted themselves out
+// (docs/benchmarks.md, 80 ms RTT).
 #define CAF_SUITE chaos.wan_80ms
-// ctest-labels: chaos chaos-full
+// ctest-labels: chaos chaos-known-failing
 #include "caf/test/dsl.hpp"
 
 #include "support/chaos_test.hpp"

@@ -207,11 +207,6 @@ void chaos_cluster::stop(const std::string& name) {
   services_.erase(it);
 }
 
-void chaos_cluster::stop_all() {
-  for (const auto& n : nodes())
-    stop(n);
-}
-
 void chaos_cluster::freeze(const std::string& name) {
   if (auto it = services_.find(name); it != services_.end())
     ::kill(it->second, SIGSTOP);

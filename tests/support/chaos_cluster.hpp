@@ -59,7 +59,6 @@ public:
   chaos_cluster& operator=(const chaos_cluster&) = delete;
 
   const std::string& dir() const { return dir_; }
-  const config& cfg() const { return cfg_; }
   /// Node names in chain order.
   std::vector<std::string> nodes() const;
   test_net& net() { return *net_; }
@@ -71,7 +70,6 @@ public:
   void kill(const std::string& name);
   /// SIGTERM, then the service's own orderly leave; SIGKILL after 30 s.
   void stop(const std::string& name);
-  void stop_all();
   /// SIGSTOP / SIGCONT to the service (its duty process runs on).
   void freeze(const std::string& name);
   void thaw(const std::string& name);

@@ -28,9 +28,10 @@ int64_t wall_us() {
   return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+/// Seconds with milliseconds: an overlap of a few milliseconds (one 409) is an overlap too.
 std::string seconds(int64_t us) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.2f s", static_cast<double>(us) / 1e6);
+  std::snprintf(text, sizeof text, "%.3f s", static_cast<double>(us) / 1e6);
   return text;
 }
 

@@ -108,6 +108,13 @@ std::string netns_unavailable() {
     return "no `ip` command (Debian package iproute2; deploy/install-deps.sh)";
   if (!fs::exists("/proc/self/ns/net"))
     return "this kernel has no network namespaces";
+  // Root in a container may still lack CAP_SYS_ADMIN: try one, on a thread of its own (unshare
+  // moves only the calling thread, which then ends).
+  int error = 0;
+  std::thread probe{[&] { error = ::unshare(CLONE_NEWNET) == 0 ? 0 : errno; }};
+  probe.join();
+  if (error != 0)
+    return std::string{"cannot make a network namespace here: "} + std::strerror(error);
   return {};
 }
 

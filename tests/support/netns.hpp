@@ -69,7 +69,6 @@ public:
   test_net& operator=(const test_net&) = delete;
 
   const std::string& prefix() const { return prefix_; }
-  const std::vector<net_host>& hosts() const { return hosts_; }
   /// The namespace of host `name`.
   std::string ns(const std::string& name) const;
   const std::string& address(const std::string& name) const;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <csignal>
+#include <sstream>
 #include <stdexcept>
 #include <sys/wait.h>
 #include <thread>
@@ -114,6 +115,18 @@ int64_t telegram_standin::user_says(const std::string& text, int64_t chat_id) co
   auto answer = http_exchange(fd, "POST", "/inject", body.dump(), std::chrono::seconds{5});
   auto j = nlohmann::json::parse(answer.body, nullptr, false);
   return answer.status == 200 && j.is_object() ? j.value("update_id", int64_t{-1}) : -1;
+}
+
+std::vector<std::string> telegram_standin::replies() const {
+  std::vector<std::string> out;
+  std::istringstream lines{read_file(log_file())};
+  for (std::string line; std::getline(lines, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j["event"] == "end" && j["method"] == "sendMessage" &&
+        j["status"] == 200 && j["text"].is_string())
+      out.push_back(j["text"].get<std::string>());
+  }
+  return out;
 }
 
 std::vector<poll_record>

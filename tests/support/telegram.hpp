@@ -63,6 +63,9 @@ public:
   /// A user's message `text` from chat `chat_id`; returns its update id (-1 when refused).
   int64_t user_says(const std::string& text, int64_t chat_id = 4242) const;
 
+  /// The texts the bot sent (sendMessage answered 200), in order.
+  std::vector<std::string> replies() const;
+
   /// The log's getUpdates so far; `host_of` names addresses.
   std::vector<poll_record>
   polls(const std::function<std::string(const std::string&)>& host_of = {}) const;
