@@ -45,9 +45,10 @@ std::string error_of(const std::string& text) {
   CAF_FAIL("no error for:\n" << text);
 }
 
-/// A file of this repository, found from this source file's path.
+/// A file of this repository. (Not found from __FILE__: with ccache's base_dir that path is
+/// relative to the build directory, and CTest runs the suite elsewhere.)
 std::string repo_file(const std::string& relative) {
-  auto path = std::filesystem::path{__FILE__}.parent_path().parent_path().parent_path() / relative;
+  auto path = std::filesystem::path{MONTANA_SOURCE_DIR} / relative;
   std::ifstream in{path};
   if (!in)
     CAF_FAIL("cannot read " << path);
