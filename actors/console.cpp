@@ -3,16 +3,18 @@
 #include "actors/coro.hpp"
 #include "actors/introspection.hpp"
 #include "actors/unexpected.hpp"
+#include "messages/status_json.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <optional>
-#include <type_traits>
 
 namespace montana {
 
 namespace {
 
+/// Questions answered from memory; `cluster` waits for the other nodes (up to 4 s each, at once).
+constexpr std::chrono::seconds query_timeout{10};
 /// Longest an action may take before the console answers anyway: a step-down waits for the next
 /// node's claim and for the duty's stop (up to its stop_grace).
 constexpr std::chrono::seconds action_timeout{60};
@@ -24,9 +26,6 @@ struct console_state {
 
   caf::event_based_actor* self;
   console_params params;
-  caf::node_id shell_node;
-  /// Where watch sends events and log lines.
-  caf::actor watcher;
   bool watching_events = false;
   std::optional<uint64_t> log_follow;
   actor_counters counters;
@@ -37,13 +36,29 @@ struct console_state {
   ~console_state() {
     if (log_follow && params.log)
       params.log->unfollow(*log_follow);
+    spdlog::info("[{}] operator {}: shell disconnected", params.self, params.operator_name);
   }
+
+  console_state(const console_state&) = delete;
+  console_state& operator=(const console_state&) = delete;
 
   std::string tag() const { return params.self + " console " + params.operator_name; }
 
-  bool from_shell() const {
-    auto sender = self->current_sender();
-    return sender != nullptr && sender->node() == shell_node;
+  void write(json line) { params.sink.write(line.dump()); }
+
+  void reply(uint64_t id, json value) { write(json{{"re", id}, {"ok", std::move(value)}}); }
+
+  void fail(uint64_t id, const std::string& error) {
+    ++counters.errors;
+    write(json{{"re", id}, {"error", error}});
+  }
+
+  /// Asks `dest` and replies with the JSON of its answer of type T.
+  template <class T, class... Ts>
+  void relay(uint64_t id, caf::actor dest, caf::timespan timeout, Ts... xs) {
+    self->request(dest, timeout, xs...)
+        .then([this, id](T& x) { reply(id, to_json(x)); },
+              [this, id](caf::error& err) { fail(id, self->system().render(err)); });
   }
 
   /// The leaders an action on `duty` is for; empty `duty` means all of them.
@@ -62,10 +77,10 @@ struct console_state {
 
   /// Runs `action` on the leader of `duty` (every duty when empty), one after another.
   template <class Atom>
-  co::task act(co::scope& coros, caf::response_promise rp, Atom atom, std::string duty) {
+  co::task act(co::scope& coros, uint64_t id, Atom atom, std::string duty) {
     auto targets = leaders_for(duty);
     if (!targets) {
-      rp.deliver(action_result{false, self->system().render(targets.error())});
+      reply(id, to_json(action_result{false, self->system().render(targets.error())}));
       co_return;
     }
     action_result all{true, ""};
@@ -83,11 +98,10 @@ struct console_state {
       all.ok = all.ok && one.ok;
       all.text += (all.text.empty() ? "" : "\n") + one.text;
     }
-    rp.deliver(std::move(all));
+    reply(id, to_json(all));
   }
 
   void watch(bool events, bool log) {
-    watcher = caf::actor_cast<caf::actor>(self->current_sender());
     if (events && !watching_events) {
       self->send(params.inspector, watch_atom::value, caf::actor{self});
       watching_events = true;
@@ -105,10 +119,66 @@ struct console_state {
     log_follow.reset();
   }
 
+  /// One request of the shell.
+  void serve(const shell_request& request) {
+    uint64_t id = 0;
+    json j;
+    try {
+      j = json::parse(request.line);
+      id = j.value("id", uint64_t{0});
+      dispatch(id, j.at("ask").get<std::string>(), j);
+    } catch (const std::exception& e) {
+      fail(id, std::string{"bad request: "} + e.what());
+    }
+  }
+
+  void dispatch(uint64_t id, const std::string& ask, const json& j) {
+    auto duty = [&] { return j.value("duty", std::string{}); };
+    if (ask == "status")
+      return relay<node_status>(id, params.inspector, query_timeout, status_atom::value);
+    if (ask == "cluster")
+      return relay<std::vector<node_view>>(id, params.inspector, query_timeout,
+                                           cluster_atom::value);
+    if (ask == "probes")
+      return relay<std::vector<probe_status>>(id, params.inspector, query_timeout,
+                                              probes_atom::value);
+    if (ask == "actors")
+      return relay<std::vector<actor_info>>(id, params.inspector, query_timeout,
+                                            actors_atom::value);
+    if (ask == "history" || ask == "breathe") {
+      if (!params.breather)
+        return fail(id, "this node does not breathe (no [breath] repo)");
+      if (ask == "history")
+        return relay<std::vector<breath_report>>(id, params.breather, query_timeout,
+                                                 history_atom::value);
+      spdlog::info("[{}] operator {}: breathe", params.self, params.operator_name);
+      return relay<breath_report>(id, params.breather, breath_timeout, breathe_atom::value);
+    }
+    if (ask == "log") {
+      auto n = j.value("n", size_t{20});
+      return reply(id, to_json(params.log ? params.log->recent(n) : std::vector<log_line>{}));
+    }
+    if (ask == "watch") {
+      watch(j.value("events", false), j.value("log", false));
+      return reply(id, nullptr);
+    }
+    if (ask == "unwatch") {
+      unwatch();
+      return reply(id, nullptr);
+    }
+    if (ask == "step-down")
+      act(coros, id, step_down_atom::value, duty());
+    else if (ask == "resume")
+      act(coros, id, resume_atom::value, duty());
+    else if (ask == "restart")
+      act(coros, id, restart_atom::value, duty());
+    else
+      fail(id, "unknown request '" + ask + "'");
+  }
+
   actor_info info() const {
     auto out = describe_actor(self, tag(), "console", counters);
     out.state = {{"operator", params.operator_name},
-                 {"shell", caf::to_string(shell_node)},
                  {"watching", std::string{watching_events ? "events" : ""} +
                                   (watching_events && log_follow ? ", " : "") +
                                   (log_follow ? "log" : "") +
@@ -117,35 +187,6 @@ struct console_state {
   }
 };
 
-/// `f` answering only messages from the shell's node; anything else is an error, counted.
-template <class F, class Result, class... Args>
-auto shell_only(caf::stateful_actor<console_state>* self, F f, caf::detail::type_list<Args...>) {
-  return [self, f = std::move(f)](Args... xs) -> Result {
-    if (!self->state.from_shell()) {
-      ++self->state.counters.errors;
-      return caf::make_error(caf::sec::invalid_argument, "not this console's shell");
-    }
-    return f(std::forward<Args>(xs)...);
-  };
-}
-
-template <class F>
-auto shell_only(caf::stateful_actor<console_state>* self, F f) {
-  using trait = caf::detail::get_callable_trait<F>;
-  return shell_only<F, typename trait::result_type>(self, std::move(f),
-                                                    typename trait::arg_types{});
-}
-
-/// The handler of an operator action: the leaders answer, one duty after another.
-template <class Atom>
-auto action(caf::stateful_actor<console_state>* self) {
-  return [self](Atom a, const std::string& duty) {
-    auto rp = self->make_response_promise();
-    self->state.act(self->state.coros, rp, a, duty);
-    return caf::result<action_result>{rp};
-  };
-}
-
 } // namespace
 
 caf::actor spawn_console(caf::actor_system& sys, console_params params) {
@@ -153,78 +194,20 @@ caf::actor spawn_console(caf::actor_system& sys, console_params params) {
       [](caf::stateful_actor<console_state>* self, console_params p) -> caf::behavior {
         auto& st = self->state;
         st.params = std::move(p);
-        st.shell_node = st.params.shell.node();
         drop_unexpected(self, st.tag(), st.counters);
-        // The shell is gone (exited, or its link dropped): so is its console.
-        self->monitor(st.params.shell);
-        self->set_down_handler([self](caf::down_msg& msg) {
-          if (msg.source == self->state.params.shell.address()) {
-            spdlog::info("[{}] operator {}: shell disconnected", self->state.params.self,
-                         self->state.params.operator_name);
-            self->state.unwatch();
-            self->quit();
-          }
-        });
-        spdlog::info("[{}] operator {}: shell connected from {}", st.params.self,
-                     st.params.operator_name, caf::to_string(st.shell_node));
-        auto delegate = [self](auto... xs) -> caf::result<caf::message> {
-          auto rp = self->make_response_promise();
-          rp.delegate(self->state.params.inspector, xs...);
-          return rp;
-        };
+        spdlog::info("[{}] operator {}: shell connected", st.params.self, st.params.operator_name);
         return counted(
-            st.counters, shell_only(self, [delegate](status_atom a) { return delegate(a); }),
-            shell_only(self, [delegate](cluster_atom a) { return delegate(a); }),
-            shell_only(self, [delegate](probes_atom a) { return delegate(a); }),
-            shell_only(self, [delegate](actors_atom a) { return delegate(a); }),
-            shell_only(self,
-                       [self](history_atom a) -> caf::result<caf::message> {
-                         if (!self->state.params.breather)
-                           return caf::make_error(caf::sec::invalid_argument,
-                                                  "this node does not breathe (no [breath] repo)");
-                         auto rp = self->make_response_promise();
-                         rp.delegate(self->state.params.breather, a);
-                         return rp;
-                       }),
-            shell_only(self,
-                       [self](log_atom, uint32_t n) -> caf::result<std::vector<log_line>> {
-                         if (!self->state.params.log)
-                           return std::vector<log_line>{};
-                         return self->state.params.log->recent(n);
-                       }),
-            shell_only(self,
-                       [self](watch_atom, bool events, bool log) -> caf::result<void> {
-                         self->state.watch(events, log);
-                         return caf::unit;
-                       }),
-            shell_only(self,
-                       [self](unwatch_atom) -> caf::result<void> {
-                         self->state.unwatch();
-                         return caf::unit;
-                       }),
-            shell_only(self, action<step_down_atom>(self)),
-            shell_only(self, action<resume_atom>(self)),
-            shell_only(self, action<restart_atom>(self)),
-            shell_only(self,
-                       [self](breathe_atom a) -> caf::result<caf::message> {
-                         auto& st = self->state;
-                         if (!st.params.breather)
-                           return caf::make_error(caf::sec::invalid_argument,
-                                                  "this node does not breathe (no [breath] repo)");
-                         spdlog::info("[{}] operator {}: breathe", st.params.self,
-                                      st.params.operator_name);
-                         auto rp = self->make_response_promise();
-                         rp.delegate(st.params.breather, a);
-                         return rp;
-                       }),
+            st.counters, [self](const shell_request& x) { self->state.serve(x); },
             [self](inspect_atom) { return self->state.info(); },
+            // The shell went away.
+            [self](stop_atom) { self->quit(); },
             [self](const node_event& x) {
-              if (self->state.watcher && self->state.watching_events)
-                self->send(self->state.watcher, x);
+              if (self->state.watching_events)
+                self->state.write(json{{"event", to_json(x)}});
             },
             [self](const log_line& x) {
-              if (self->state.watcher && self->state.log_follow)
-                self->send(self->state.watcher, x);
+              if (self->state.log_follow)
+                self->state.write(json{{"log", to_json(x)}});
             });
       },
       std::move(params));

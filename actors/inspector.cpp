@@ -105,12 +105,10 @@ struct inspector_state {
     out.started_us = started_us;
     out.now_us = unix_us();
     if (auto peer = first("peer")) {
-      auto links = co_await co::request<std::vector<link_status>, uint64_t>(
-          coros, peer, local_timeout, status_atom::value);
-      if (links) {
-        out.links = std::move(std::get<0>(*links));
-        out.operator_refusals = std::get<1>(*links);
-      }
+      auto links = co_await co::request<std::vector<link_status>>(coros, peer, local_timeout,
+                                                                  status_atom::value);
+      if (links)
+        out.links = std::move(*links);
     }
     for (const auto& probe : with_role("probe")) {
       auto peer =
@@ -132,8 +130,8 @@ struct inspector_state {
       if (breath)
         out.breath = std::move(*breath);
     }
-    if (params.tls_refusals)
-      out.tls_refusals = params.tls_refusals();
+    if (params.counts)
+      params.counts(out);
     rp.deliver(std::move(out));
   }
 
@@ -211,11 +209,11 @@ struct inspector_state {
       view(coros, job, slot);
   }
 
-  caf::actor open_console(const std::string& operator_name, caf::actor shell) {
+  caf::actor open_console(const std::string& operator_name, console_sink sink) {
     console_params p;
     p.self = params.self;
     p.operator_name = operator_name;
-    p.shell = std::move(shell);
+    p.sink = std::move(sink);
     p.inspector = caf::actor{self};
     for (const auto& leader : with_role("leader"))
       p.leaders[leader.name] = leader.actor;
@@ -274,11 +272,8 @@ caf::actor spawn_inspector(caf::actor_system& sys, inspector_params params) {
             [self](inspect_atom) { return self->state.info(); },
             [self](watch_atom, caf::actor who) { self->state.watch(std::move(who)); },
             [self](unwatch_atom, const caf::actor& who) { self->state.unwatch(who); },
-            [self](console_atom, const std::string& operator_name,
-                   caf::actor shell) -> caf::result<caf::actor> {
-              if (!shell)
-                return caf::make_error(caf::sec::invalid_argument, "a console needs its shell");
-              return self->state.open_console(operator_name, std::move(shell));
+            [self](console_atom, const std::string& operator_name, console_sink& sink) {
+              return self->state.open_console(operator_name, std::move(sink));
             },
             [self](const verdict_changed& x) {
               self->state.event(event_kind::verdict, x.node,

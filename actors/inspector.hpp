@@ -19,8 +19,9 @@ struct inspector_params {
   uint64_t incarnation = 0;
   /// Every node of the cluster in priority order (`cluster` answers in this order).
   std::vector<std::string> nodes;
-  /// TLS handshakes this node refused since start (process-wide TLS layer); may be empty.
-  std::function<uint64_t()> tls_refusals;
+  /// Fills in the counters kept outside the actors (the channel's refusals, the shell socket's);
+  /// may be empty.
+  std::function<void(node_status&)> counts;
   /// This node's log, for the consoles; may be null.
   log_feed_ptr log;
 };
@@ -32,7 +33,7 @@ struct inspector_params {
 ///   (cluster_atom) -> std::vector<node_view>, every node in cluster order
 ///   (actors_atom) -> std::vector<actor_info>, itself included
 ///   (watch_atom, actor) / (unwatch_atom, actor): node_event to `actor` for every event
-///   (console_atom, operator, shell) -> actor: a console for that operator's shell
+///   (console_atom, operator, console_sink) -> actor: a console writing to that sink
 caf::actor spawn_inspector(caf::actor_system& sys, inspector_params params);
 
 } // namespace montana

@@ -1,7 +1,5 @@
 #include "actors/introspection.hpp"
 
-#include <fmt/format.h>
-
 #include <chrono>
 
 namespace montana {
@@ -20,10 +18,6 @@ actor_info describe_actor(const caf::local_actor* self, std::string name, std::s
 int64_t unix_us() {
   using namespace std::chrono;
   return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-std::string incarnation_text(uint64_t incarnation) {
-  return fmt::format("{:016x}", incarnation);
 }
 
 } // namespace montana

@@ -45,7 +45,4 @@ actor_info describe_actor(const caf::local_actor* self, std::string name, std::s
 /// Wall-clock microseconds since the Unix epoch, for the times shown to operators.
 int64_t unix_us();
 
-/// A node's incarnation as shown to operators: 16 hex digits.
-std::string incarnation_text(uint64_t incarnation);
-
 } // namespace montana

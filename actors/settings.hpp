@@ -39,11 +39,19 @@ struct probe_settings {
 
 /// The 19333 channel between nodes.
 struct channel_settings {
-  /// BASP heartbeat; a silent link is dropped after `connection_timeout`.
+  /// Each end of a link sends a heartbeat this often; a link that carries nothing for
+  /// `connection_timeout` is closed (a frozen or cut-off node is noticed within it).
   duration heartbeat_interval{500};
   duration connection_timeout{1500};
+  /// Bound on everything from accept (or the start of a dial) to the exchanged hellos: TCP, TLS
+  /// and the hello, a few round trips.
+  duration handshake_timeout{5000};
   duration reconnect_min{100};
   duration reconnect_max{2000};
+  /// Connections that have not finished their handshake yet, in all and per remote address;
+  /// more are closed at once.
+  int max_handshakes = 64;
+  int max_handshakes_per_host = 8;
 
   bool operator==(const channel_settings&) const = default;
 };

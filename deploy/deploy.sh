@@ -6,7 +6,8 @@
 # Order: the nodes that hold no duty first, in reverse chain order (novosibirsk, spb, ...), the
 # holders last. Per host: copy the package, install it with apt (the package's postinst restarts
 # a running service: SIGTERM, so a holder hands its duty over first) and check that dpkg reports
-# the package's version installed, then wait until the shell sees the node back — a new
+# the package's version installed, then wait until the host's shell (montana-actors shell on the
+# host, over the same SSH) sees the node back — a new
 # incarnation running the package's version, linked again to every node that was reachable
 # before the roll, one holder per duty. The first failure stops the roll with a line saying what
 # was done and what was not. Nothing is ever run on two hosts at once unless --parallel, and
@@ -14,31 +15,29 @@
 #
 # Options:
 #   --package FILE     the .deb to install (required)
-#   --config FILE      the cluster configuration (default /etc/montana/montana.toml); the shell
-#                      reads it too, so its [tls] certificates and registry must be the cluster's
-#   --identity KEY     the operator's key for the shell (default: $MONTANA_OPERATOR_IDENTITY)
+#   --config FILE      the cluster configuration (default /etc/montana/montana.toml): the nodes,
+#                      their hosts and their order
 #   --node NAME        only this node (repeatable); the order stays the roll's
 #   --dry-run          print the plan and exit
 #   --parallel         upgrade the nodes that hold no duty all at once, then the holders one by one
 #   --user USER        SSH user (default root; any other runs the remote commands with sudo -n)
 #   --ssh "CMD"        the SSH command (default "ssh -o BatchMode=yes -o ConnectTimeout=10")
-#   --binary PATH      the montana-actors that runs the shell (default: montana-actors on PATH)
+#   --binary PATH      the local montana-actors that reads --config (default: on PATH)
 #   --timeout SECONDS  how long a host may take to come back healthy (default 180)
 #
-# Needs: ssh, jq, dpkg-deb, and a montana-actors for the shell. Exit: 0 all done, 1 the roll
-# stopped, 2 bad usage. docs/operations.md, "Rolling deploy".
+# Needs: ssh, jq, dpkg-deb, and a local montana-actors to read the configuration. Exit: 0 all
+# done, 1 the roll stopped, 2 bad usage. docs/runbook.md, "Rolling deploy".
 set -euo pipefail
 
 die_usage() {
   echo "deploy: $*" >&2
-  echo "usage: deploy/deploy.sh --package FILE.deb [--config FILE] [--identity KEY] [--node NAME]..." >&2
+  echo "usage: deploy/deploy.sh --package FILE.deb [--config FILE] [--node NAME]..." >&2
   echo "       [--dry-run] [--parallel] [--user USER] [--ssh CMD] [--binary PATH] [--timeout S]" >&2
   exit 2
 }
 
 package=""
 config=/etc/montana/montana.toml
-identity=${MONTANA_OPERATOR_IDENTITY:-}
 only=()
 dry_run=0
 parallel=0
@@ -49,12 +48,11 @@ timeout=180
 
 while [ $# -gt 0 ]; do
   case $1 in
-  --package | --config | --identity | --node | --user | --ssh | --binary | --timeout)
+  --package | --config | --node | --user | --ssh | --binary | --timeout)
     [ $# -ge 2 ] || die_usage "$1 needs a value"
     case $1 in
     --package) package=$2 ;;
     --config) config=$2 ;;
-    --identity) identity=$2 ;;
     --node) only+=("$2") ;;
     --user) user=$2 ;;
     --ssh) ssh_command=$2 ;;
@@ -72,7 +70,6 @@ done
 
 [ -n "$package" ] || die_usage "--package is required"
 [ -r "$package" ] || die_usage "cannot read the package $package"
-[ -n "$identity" ] || die_usage "no operator identity: pass --identity KEY or set MONTANA_OPERATOR_IDENTITY"
 [[ $timeout =~ ^[0-9]+$ ]] || die_usage "--timeout must be a number of seconds"
 for tool in jq dpkg-deb "${ssh_command%% *}" "$binary"; do
   command -v "$tool" >/dev/null || die_usage "$tool is not installed"
@@ -87,22 +84,27 @@ upstream=${version%-*}
 [ "$(dpkg-deb -f "$package" Package)" = montana-actors ] || die_usage "$package is no montana-actors package"
 
 names=()
-declare -A host port
-while read -r name address number; do
+declare -A host
+while read -r name address _; do
   names+=("$name")
   host[$name]=$address
-  port[$name]=$number
 done < <("$binary" check-config --list "$config")
 [ ${#names[@]} -gt 0 ] || die_usage "$config lists no nodes"
 for name in "${only[@]}"; do
   [ -n "${host[$name]:-}" ] || die_usage "unknown node '$name' (known: ${names[*]})"
 done
 
+remote() {
+  local name=$1
+  shift
+  "${ssh_argv[@]}" "$user@${host[$name]}" "$@"
+}
+
+# The node's own shell on its host: a local socket there, reached over SSH like systemctl.
 shell() {
   local name=$1
   shift
-  "$binary" shell --config "$config" --identity "$identity" \
-    --connect "${host[$name]}:${port[$name]}" --json "$@" 2>/dev/null
+  remote "$name" "${sudo}montana-actors shell --node $name --json $*" 2>/dev/null
 }
 
 # The cluster as the first node that answers sees it: who is reachable, who holds which duty.
@@ -114,7 +116,7 @@ for name in "${names[@]}"; do
   view=""
 done
 [ -n "$view" ] || {
-  echo "deploy: no node of $config answers the shell (is the operator identity registered?); nothing done" >&2
+  echo "deploy: no node of $config answers its shell over SSH ($user@host); nothing done" >&2
   exit 1
 }
 mapfile -t reachable < <(jq -r '.[] | select(.reachable) | .node' <<<"$view")
@@ -164,12 +166,6 @@ fail() {
   echo "deploy: $name: FAILED: $*" >&2
   echo "deploy: the roll stops here; upgraded: ${done_hosts[*]:-none}; not touched: ${left[*]:-none}" >&2
   exit 1
-}
-
-remote() {
-  local name=$1
-  shift
-  "${ssh_argv[@]}" "$user@${host[$name]}" "$@"
 }
 
 # Healthy: a new incarnation runs this version, linked to every other node reachable before the

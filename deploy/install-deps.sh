@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages montana-actors needs to build, package, test and run
 # (dpkg-dev, file: the package's dependencies; adduser: its postinst; systemd: systemd-analyze;
-# jq and openssh-client: deploy.sh; openssh-server: the deploy suite's test hosts; shellcheck and
-# clang-format: the source.lint suite; python3: the chaos suites' Telegram stand-in and duty).
+# jq and openssh-client: deploy.sh; openssh-server: the deploy suite's test hosts; python3: the
+# channel suites' attacking client and the chaos suites' Telegram stand-in and duty; shellcheck
+# and clang-format: the source.lint suite).
 # Idempotent: installs only what is missing; does nothing when everything is present.
 set -euo pipefail
 
@@ -14,10 +15,9 @@ packages=(
   libspdlog-dev libfmt-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libedit-dev libsystemd-dev
-  iproute2 procps
+  iproute2 procps python3
   dpkg-dev file adduser shellcheck clang-format systemd
   jq openssh-client openssh-server
-  python3
 )
 
 missing=()

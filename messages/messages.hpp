@@ -34,32 +34,7 @@ std::string to_string(verdict x);
 std::string to_string(duty_role x);
 std::string to_string(event_kind x);
 
-// -- between nodes (gateway to gateway) ---------------------------------------
-
-/// First message on a new link: the dialing node names itself, hands over its gateway
-/// and sends a fresh `nonce` the acceptor must sign.
-struct hello {
-  std::string node;
-  caf::actor gateway;
-  uint64_t incarnation = 0;
-  std::string nonce;
-};
-
-/// The accepting gateway's answer to `hello`: who it is, proven by `signature` over the
-/// dialer's nonce, and a `nonce` of its own for the dialer to sign.
-struct welcome {
-  std::string node;
-  uint64_t incarnation = 0;
-  std::string nonce;
-  std::string signature;
-};
-
-/// The dialer's proof of identity: `signature` over the acceptor's nonce. Answered with
-/// an empty reply once the link is accepted.
-struct proof {
-  std::string node;
-  std::string signature;
-};
+// -- between nodes (their wire form is in messages/wire.hpp) -----------------------
 
 /// Service liveness check; answered with `pong` by the peer's gateway.
 struct ping {
@@ -116,21 +91,6 @@ struct status_query {
   std::string from;
 };
 
-// -- the operator's shell (TLS client with an operator identity) -------------------
-
-/// First message of a shell: the registered operator it claims to be and a nonce the node
-/// signs. Answered with `welcome`.
-struct operator_hello {
-  std::string name;
-  std::string nonce;
-};
-
-/// The operator's signature over the node's nonce; answered with its console actor.
-struct operator_proof {
-  std::string name;
-  std::string signature;
-};
-
 /// New probe timings for a probe (a SIGHUP reload); durations in milliseconds.
 struct probe_timing {
   int64_t interval_ms = 0;
@@ -170,6 +130,31 @@ struct link_up {
 struct link_down {
   std::string node;
   std::string reason;
+};
+
+/// The channel authenticated a link to `node` (dialed by this node when `dialed`); its frames
+/// follow as `inbound` until `link_closed`.
+struct link_opened {
+  std::string node;
+  uint64_t link = 0;
+  uint64_t incarnation = 0;
+  /// The protocol version the other end speaks ("1.0").
+  std::string version;
+  bool dialed = false;
+};
+
+/// The channel closed link `link` to `node`.
+struct link_closed {
+  std::string node;
+  uint64_t link = 0;
+  std::string reason;
+};
+
+/// An attempt to link with `node` failed: this node's dial, or (once `node` proved who it is)
+/// its connection, refused for the reason in `problem`.
+struct link_failed {
+  std::string node;
+  std::string problem;
 };
 
 /// A probe's verdict on `node` changed (or is repeated for a new subscriber).
@@ -463,9 +448,12 @@ struct node_status {
   std::vector<probe_status> peers;
   std::vector<duty_status> duties;
   breath_status breath;
-  /// TLS handshakes this node refused, and shells it refused, since start.
+  /// Since start: incoming connections the channel refused (beyond its limits, or their TLS
+  /// handshake failed), links refused for an incompatible protocol version, and shell
+  /// connections refused.
   uint64_t tls_refusals = 0;
-  uint64_t operator_refusals = 0;
+  uint64_t version_refusals = 0;
+  uint64_t shell_refusals = 0;
 };
 
 /// One node's status as gathered for `cluster`; `error` says why it is missing.
@@ -494,18 +482,6 @@ struct log_line {
   std::string text;
 };
 
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, hello& x) {
-  return f(caf::meta::type_name("hello"), x.node, x.gateway, x.incarnation, x.nonce);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, welcome& x) {
-  return f(caf::meta::type_name("welcome"), x.node, x.incarnation, x.nonce, x.signature);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, proof& x) {
-  return f(caf::meta::type_name("proof"), x.node, x.signature);
-}
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ping& x) {
   return f(caf::meta::type_name("ping"), x.from, x.seq);
@@ -537,14 +513,6 @@ typename Inspector::result_type inspect(Inspector& f, resumed& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, status_query& x) {
   return f(caf::meta::type_name("status_query"), x.from);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, operator_hello& x) {
-  return f(caf::meta::type_name("operator_hello"), x.name, x.nonce);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, operator_proof& x) {
-  return f(caf::meta::type_name("operator_proof"), x.name, x.signature);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, probe_timing& x) {
@@ -604,7 +572,8 @@ typename Inspector::result_type inspect(Inspector& f, breath_status& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_status& x) {
   return f(caf::meta::type_name("node_status"), x.node, x.version, x.incarnation, x.started_us,
-           x.now_us, x.links, x.peers, x.duties, x.breath, x.tls_refusals, x.operator_refusals);
+           x.now_us, x.links, x.peers, x.duties, x.breath, x.tls_refusals, x.version_refusals,
+           x.shell_refusals);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_view& x) {
@@ -621,6 +590,18 @@ typename Inspector::result_type inspect(Inspector& f, log_line& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_up& x) {
   return f(caf::meta::type_name("link_up"), x.node, x.gateway);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_opened& x) {
+  return f(caf::meta::type_name("link_opened"), x.node, x.link, x.incarnation, x.version, x.dialed);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_closed& x) {
+  return f(caf::meta::type_name("link_closed"), x.node, x.link, x.reason);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, link_failed& x) {
+  return f(caf::meta::type_name("link_failed"), x.node, x.problem);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_down& x) {
@@ -708,9 +689,6 @@ CAF_ADD_TYPE_ID(montana, (montana::check_status))
 CAF_ADD_TYPE_ID(montana, (montana::check_mode))
 CAF_ADD_TYPE_ID(montana, (montana::duty_role))
 CAF_ADD_TYPE_ID(montana, (montana::event_kind))
-CAF_ADD_TYPE_ID(montana, (montana::hello))
-CAF_ADD_TYPE_ID(montana, (montana::welcome))
-CAF_ADD_TYPE_ID(montana, (montana::proof))
 CAF_ADD_TYPE_ID(montana, (montana::ping))
 CAF_ADD_TYPE_ID(montana, (montana::pong))
 CAF_ADD_TYPE_ID(montana, (montana::claim))
@@ -718,6 +696,9 @@ CAF_ADD_TYPE_ID(montana, (montana::released))
 CAF_ADD_TYPE_ID(montana, (montana::refused))
 CAF_ADD_TYPE_ID(montana, (montana::link_up))
 CAF_ADD_TYPE_ID(montana, (montana::link_down))
+CAF_ADD_TYPE_ID(montana, (montana::link_opened))
+CAF_ADD_TYPE_ID(montana, (montana::link_closed))
+CAF_ADD_TYPE_ID(montana, (montana::link_failed))
 CAF_ADD_TYPE_ID(montana, (montana::verdict_changed))
 CAF_ADD_TYPE_ID(montana, (montana::heard))
 CAF_ADD_TYPE_ID(montana, (montana::check_report))
@@ -738,8 +719,6 @@ CAF_ADD_TYPE_ID(montana, (std::vector<montana::breath_report>))
 CAF_ADD_TYPE_ID(montana, (montana::stepped_down))
 CAF_ADD_TYPE_ID(montana, (montana::resumed))
 CAF_ADD_TYPE_ID(montana, (montana::status_query))
-CAF_ADD_TYPE_ID(montana, (montana::operator_hello))
-CAF_ADD_TYPE_ID(montana, (montana::operator_proof))
 CAF_ADD_TYPE_ID(montana, (montana::action_result))
 CAF_ADD_TYPE_ID(montana, (montana::state_field))
 CAF_ADD_TYPE_ID(montana, (montana::actor_info))

@@ -8,7 +8,6 @@
 #include "runtime/registry.hpp"
 #include "runtime/shell.hpp"
 #include "runtime/systemd.hpp"
-#include "runtime/tls.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -102,8 +101,8 @@ int check_config(const std::string& path, bool list) {
   return exit_ok;
 }
 
-int identity_new(const std::string& name, const std::string& out, int days, bool is_operator) {
-  auto info = create_identity(name, out, days, is_operator);
+int identity_new(const std::string& name, const std::string& out, int days) {
+  auto info = create_identity(name, out, days);
   std::cout << info.address << "\n";
   std::cerr << "wrote " << info.files.key_path << " (mode 0600) and " << info.files.cert_path
             << "\n";
@@ -135,13 +134,6 @@ int identity_register(const std::optional<std::string>& config_path,
 } // namespace
 
 int run_cli(int argc, char** argv) {
-  try {
-    // First thing: OpenSSL reads its configuration once, at its first use.
-    enforce_tls13();
-  } catch (const std::exception& e) {
-    std::cerr << "montana-actors: " << e.what() << "\n";
-    return exit_failure;
-  }
   CLI::App app{"montana-actors: keeps one duty process running on the first live node of a "
                "chain"};
   app.set_version_flag("--version", std::string{"montana-actors "} + MONTANA_VERSION);
@@ -165,13 +157,12 @@ int run_cli(int argc, char** argv) {
   shell->add_option("--config", shell_opts.config_path,
                     "cluster configuration (TOML); default: /etc/montana/montana.toml if present, "
                     "else embedded");
-  auto shell_node = shell->add_option("--node", shell_opts.node,
-                                      "connect to this node; default: env MONTANA_NODE_NAME");
-  shell->add_option("--connect", shell_opts.connect, "connect to HOST[:PORT] instead")
+  auto shell_node =
+      shell->add_option("--node", shell_opts.node,
+                        "the node on this host, whose [shell] socket to use; default: env "
+                        "MONTANA_NODE_NAME");
+  shell->add_option("--socket", shell_opts.socket, "connect to this shell socket instead")
       ->excludes(shell_node);
-  shell->add_option("--identity", shell_opts.identity,
-                    "the operator's key NAME.key (NAME.crt next to it); default: env "
-                    "MONTANA_OPERATOR_IDENTITY");
   shell->add_flag("--json", shell_opts.json, "machine-readable output");
   // Everything from the first word on is the command, flags included (`log -f`).
   shell->prefix_command();
@@ -191,7 +182,6 @@ int run_cli(int argc, char** argv) {
   std::string new_name;
   std::string new_out = ".";
   int new_days = default_certificate_days;
-  bool new_operator = false;
   auto id_new =
       identity->add_subcommand("new", "create NAME.key (0600) and NAME.crt, print the address");
   id_new->add_option("name", new_name, "node name (a-z, 0-9, '-')")->required();
@@ -199,8 +189,6 @@ int run_cli(int argc, char** argv) {
   id_new->add_option("--days", new_days, "certificate validity in days")
       ->capture_default_str()
       ->check(CLI::Range(1, 36500));
-  id_new->add_flag("--operator", new_operator,
-                   "an operator of the introspection shell: TLS client only, no node");
 
   std::string show_path;
   auto id_show = identity->add_subcommand("show", "print name, address, fingerprint and expiry");
@@ -245,7 +233,7 @@ int run_cli(int argc, char** argv) {
       return run_demo(demo_config(demo_port, demo_fast), std::cin, std::cout);
     }
     if (*id_new)
-      return identity_new(new_name, new_out, new_days, new_operator);
+      return identity_new(new_name, new_out, new_days);
     if (*id_show)
       return identity_show(show_path);
     if (*id_register)

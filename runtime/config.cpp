@@ -68,6 +68,9 @@ constexpr double max_duration_ms = 24.0 * 3600 * 1000;
 /// Upper bound for rise and fall: beyond it a verdict would take minutes to change.
 constexpr int max_count = 100;
 
+/// Upper bound for the channel's handshake caps: each one holds a descriptor.
+constexpr int max_handshakes = 4096;
+
 /// Escapes control characters so that every message stays on one line, whatever the input held.
 std::string one_line(std::string_view text) {
   std::string out;
@@ -184,7 +187,6 @@ private:
   void read_fields(const toml::node& value, const std::string& key,
                    const std::vector<field>& fields) const;
   std::string read_text(const toml::node& value, const std::string& key) const;
-  bool read_bool(const toml::node& value, const std::string& key) const;
   std::string read_name(const toml::node& value, const std::string& key) const;
   std::string read_choice(const toml::node& value, const std::string& key,
                           std::initializer_list<std::string_view> allowed) const;
@@ -204,6 +206,7 @@ private:
   void read_status(const toml::node& value, const std::string& key, status_settings& status) const;
   void read_state(const toml::node& value, const std::string& key, state_settings& state) const;
   void read_tls(const toml::node& value, const std::string& key, tls_settings& tls) const;
+  void read_shell(const toml::node& value, const std::string& key, shell_settings& shell) const;
   void read_breath(const toml::node& value, const std::string& key, breath_settings& breath) const;
   std::vector<std::string> read_paths(const toml::node& value, const std::string& key) const;
   void read_probe(const toml::node& value, const std::string& key, probe_settings& probe) const;
@@ -261,13 +264,6 @@ std::string reader::read_text(const toml::node& value, const std::string& key) c
   if (text->get().empty())
     fail(value.source(), key, "must not be empty");
   return text->get();
-}
-
-bool reader::read_bool(const toml::node& value, const std::string& key) const {
-  auto* flag = value.as_boolean();
-  if (!flag)
-    expected(value, key, "true or false");
-  return flag->get();
 }
 
 std::string reader::read_name(const toml::node& value, const std::string& key) const {
@@ -360,6 +356,7 @@ config reader::read(const toml::table& root) const {
                   {"log", [&](auto& v, auto& k) { read_log(v, k, cfg.log); }},
                   {"status", [&](auto& v, auto& k) { read_status(v, k, cfg.status); }},
                   {"state", [&](auto& v, auto& k) { read_state(v, k, cfg.state); }},
+                  {"shell", [&](auto& v, auto& k) { read_shell(v, k, cfg.shell); }},
               });
   return cfg;
 }
@@ -367,6 +364,11 @@ config reader::read(const toml::table& root) const {
 void reader::read_state(const toml::node& value, const std::string& key,
                         state_settings& state) const {
   read_fields(value, key, {{"dir", [&](auto& v, auto& k) { state.dir = read_text(v, k); }}});
+}
+
+void reader::read_shell(const toml::node& value, const std::string& key,
+                        shell_settings& shell) const {
+  read_fields(value, key, {{"socket", [&](auto& v, auto& k) { shell.socket = read_text(v, k); }}});
 }
 
 void reader::read_status(const toml::node& value, const std::string& key,
@@ -390,7 +392,6 @@ void reader::read_status(const toml::node& value, const std::string& key,
 void reader::read_tls(const toml::node& value, const std::string& key, tls_settings& tls) const {
   read_fields(value, key,
               {
-                  {"enabled", [&](auto& v, auto& k) { tls.enabled = read_bool(v, k); }},
                   {"key", [&](auto& v, auto& k) { tls.key = read_text(v, k); }},
                   {"certificates", [&](auto& v, auto& k) { tls.certificates = read_text(v, k); }},
                   {"registry", [&](auto& v, auto& k) { tls.registry = read_text(v, k); }},
@@ -519,13 +520,21 @@ void reader::read_probe(const toml::node& value, const std::string& key,
 
 void reader::read_channel(const toml::node& value, const std::string& key,
                           channel_settings& channel) const {
-  read_fields(value, key,
-              {
-                  {"heartbeat_interval", into(channel.heartbeat_interval, zero::refused)},
-                  {"connection_timeout", into(channel.connection_timeout, zero::refused)},
-                  {"reconnect_min", into(channel.reconnect_min, zero::refused)},
-                  {"reconnect_max", into(channel.reconnect_max, zero::refused)},
-              });
+  read_fields(
+      value, key,
+      {
+          {"heartbeat_interval", into(channel.heartbeat_interval, zero::refused)},
+          {"connection_timeout", into(channel.connection_timeout, zero::refused)},
+          {"handshake_timeout", into(channel.handshake_timeout, zero::refused)},
+          {"reconnect_min", into(channel.reconnect_min, zero::refused)},
+          {"reconnect_max", into(channel.reconnect_max, zero::refused)},
+          {"max_handshakes",
+           [&](auto& v, auto& k) { channel.max_handshakes = read_int(v, k, 1, max_handshakes); }},
+          {"max_handshakes_per_host",
+           [&](auto& v, auto& k) {
+             channel.max_handshakes_per_host = read_int(v, k, 1, max_handshakes);
+           }},
+      });
   // A timeout within one heartbeat would drop healthy links.
   check_order(value, key, "heartbeat_interval", channel.heartbeat_interval, "connection_timeout",
               channel.connection_timeout, true);
@@ -765,8 +774,10 @@ std::string config_text(const config& cfg) {
   const auto& c = cfg.channel;
   t += "\n[channel]\nheartbeat_interval = " + ms(c.heartbeat_interval) +
        "\nconnection_timeout = " + ms(c.connection_timeout) +
+       "\nhandshake_timeout = " + ms(c.handshake_timeout) +
        "\nreconnect_min = " + ms(c.reconnect_min) + "\nreconnect_max = " + ms(c.reconnect_max) +
-       "\n";
+       "\nmax_handshakes = " + std::to_string(c.max_handshakes) +
+       "\nmax_handshakes_per_host = " + std::to_string(c.max_handshakes_per_host) + "\n";
   for (const auto& d : cfg.duties) {
     t += "\n[duty." + d.name + "]\nchain = " + quoted(d.chain) +
          "\ncommand = " + quoted(d.command) + "\nstop_grace = " + ms(d.stop_grace) +
@@ -782,8 +793,8 @@ std::string config_text(const config& cfg) {
       t += " }\n";
     }
   }
-  t += "\n[tls]\nenabled = " + std::string{cfg.tls.enabled ? "true" : "false"} +
-       "\nkey = " + quoted(cfg.tls.key) + "\ncertificates = " + quoted(cfg.tls.certificates) +
+  t += "\n[tls]\nkey = " + quoted(cfg.tls.key) +
+       "\ncertificates = " + quoted(cfg.tls.certificates) +
        "\nregistry = " + quoted(cfg.tls.registry) + "\n";
   if (!cfg.breath.repo.empty()) {
     const auto& b = cfg.breath;
@@ -807,6 +818,7 @@ std::string config_text(const config& cfg) {
     t += "\n[status]\nlisten = " + quoted(cfg.status.host + ":" + std::to_string(cfg.status.port)) +
          "\n";
   t += "\n[state]\ndir = " + quoted(cfg.state.dir) + "\n";
+  t += "\n[shell]\nsocket = " + quoted(cfg.shell.socket) + "\n";
   return t;
 }
 
@@ -816,8 +828,6 @@ std::vector<std::string> changes_needing_restart(const config& running, const co
     out.emplace_back("[[cluster.nodes]]");
   if (running.channel != fresh.channel)
     out.emplace_back("[channel]");
-  if (running.probe.timeout != fresh.probe.timeout)
-    out.emplace_back("probe.timeout (as the dial timeout, 2 x timeout)");
   if (running.tls != fresh.tls)
     out.emplace_back("[tls]");
   if (running.breath != fresh.breath)
@@ -826,6 +836,8 @@ std::vector<std::string> changes_needing_restart(const config& running, const co
     out.emplace_back("[status]");
   if (running.state != fresh.state)
     out.emplace_back("[state]");
+  if (running.shell != fresh.shell)
+    out.emplace_back("[shell]");
   for (const auto& d : fresh.duties) {
     auto old = std::find_if(running.duties.begin(), running.duties.end(),
                             [&](const duty_settings& x) { return x.name == d.name; });

@@ -13,8 +13,6 @@ namespace montana {
 
 /// The TLS channel and the identities it pins. In paths, `{node}` stands for this node's name.
 struct tls_settings {
-  /// false runs the channel as plain, unauthenticated CAF BASP (benchmarks and tests only).
-  bool enabled = true;
   /// This node's private key (mode 0600).
   std::string key = "/etc/montana/identity/{node}.key";
   /// Every node's certificate as `<name>.crt`, this node's included.
@@ -43,6 +41,14 @@ struct state_settings {
   bool operator==(const state_settings&) const = default;
 };
 
+/// The operator's shell (`[shell]`): a local Unix socket; file permissions decide who may use it.
+struct shell_settings {
+  /// `{node}` is replaced by this node's name.
+  std::string socket = "/run/montana/{node}.sock";
+
+  bool operator==(const shell_settings&) const = default;
+};
+
 /// `text` with every `{node}` replaced by `node` (paths and names in [tls] and [breath]).
 std::string expand_node(std::string text, const std::string& node);
 
@@ -57,6 +63,7 @@ struct config {
   log_settings log;
   status_settings status;
   state_settings state;
+  shell_settings shell;
 
   /// The entry named `name`, or nullptr.
   const node_entry* find_node(const std::string& name) const;

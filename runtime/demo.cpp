@@ -82,9 +82,8 @@ int run_demo(config cfg, std::istream& in, std::ostream& out) {
   const auto& dir = scratch.path();
   create_cluster_identities(cfg, dir);
   cfg.state.dir = dir + "/state/{node}";
-  // An operator and the configuration as a file, for the shell from another terminal.
-  auto operator_key = create_identity("demo", dir, default_certificate_days, true).files.key_path;
-  register_identity(cfg.tls.registry, dir + "/demo.crt", cfg, std::string{"demo"});
+  cfg.shell.socket = dir + "/{node}.sock";
+  // The configuration as a file, for the shell from another terminal.
   auto config_file = dir + "/demo.toml";
   write_file_atomically(config_file, config_text(cfg), 0644, true);
   std::vector<std::unique_ptr<node>> nodes;
@@ -93,8 +92,8 @@ int run_demo(config cfg, std::istream& in, std::ostream& out) {
     nodes.back()->start();
   }
   out << "five nodes up; the duty moves to the first live node of the chain.\n"
-      << "shell (another terminal): montana-actors shell --config " << config_file << " --identity "
-      << operator_key << " --node amsterdam\n"
+      << "shell (another terminal): montana-actors shell --config " << config_file
+      << " --node amsterdam\n"
       << help_text;
   std::string line;
   while (out << "demo> " << std::flush, std::getline(in, line)) {

@@ -1,5 +1,7 @@
 #include "runtime/identity.hpp"
 
+#include "messages/wire.hpp"
+
 #include "runtime/net_check.hpp"
 
 #include <openssl/bn.h>
@@ -62,16 +64,6 @@ public:
   std::string text;
 };
 
-/// `text` with control characters replaced, so that a crafted certificate field cannot break
-/// a one-line error message or a terminal.
-std::string printable(std::string_view text) {
-  std::string out{text};
-  for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-      c = '?';
-  return out;
-}
-
 /// errno as a short lower-case phrase: "no such file or directory".
 std::string describe_errno(int err) {
   auto text = std::generic_category().message(err);
@@ -104,33 +96,9 @@ bool is_node_name(std::string_view name) {
   });
 }
 
-/// Reads a small regular file whole; `what` names its role in errors ("private key").
+/// Reads a PEM file whole; `what` names its role in errors ("private key").
 void read_pem_file(const std::string& path, const char* what, std::string& text, mode_t& mode) {
-  unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (!fd)
-    fail(path, std::string{"cannot read the "} + what + ": " + describe_errno(errno));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0)
-    fail(path, std::string{"cannot read the "} + what + ": " + describe_errno(errno));
-  if (!S_ISREG(st.st_mode))
-    fail(path, std::string{"the "} + what + " is not a regular file");
-  if (st.st_size > max_pem_size)
-    fail(path,
-         std::string{"too large for a "} + what + " (" + std::to_string(st.st_size) + " bytes)");
-  mode = st.st_mode;
-  text.resize(static_cast<size_t>(st.st_size));
-  size_t done = 0;
-  while (done < text.size()) {
-    auto n = ::read(fd.get(), text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      fail(path, std::string{"cannot read the "} + what + ": " + describe_errno(errno));
-    if (n == 0)
-      break;
-    done += static_cast<size_t>(n);
-  }
-  text.resize(done);
+  text = read_regular_file(path, what, max_pem_size, &mode);
   if (text.find("-----BEGIN ") == std::string::npos)
     fail(path, std::string{"not PEM: no -----BEGIN line where a "} + what + " should be");
 }
@@ -237,11 +205,11 @@ identity_info info_of(X509& cert, const std::string& path) {
     fail(path, "the certificate has no CN");
   auto name = std::string_view{*cn}.substr(0, cn->size() - std::min(cn->size(), domain.size()));
   if (!cn->ends_with(domain) || !is_node_name(name))
-    fail(path, "CN '" + printable(*cn) + "' is not <node name>" + std::string{domain});
+    fail(path, "CN '" + wire::printable(*cn) + "' is not <node name>" + std::string{domain});
   info.name = name;
   info.uid = only_entry(subject, NID_userId, "UID", path).value_or("");
-  // Without the extension every usage is allowed, which makes a node's certificate.
-  info.is_operator = (X509_get_extended_key_usage(&cert) & XKU_SSL_SERVER) == 0;
+  // Without the extension every usage is allowed.
+  info.serves = (X509_get_extended_key_usage(&cert) & XKU_SSL_SERVER) != 0;
 
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
@@ -269,7 +237,7 @@ void add_extension(X509& cert, int nid, const std::string& value) {
     throw identity_error{"cannot add certificate extension " + value + ": " + openssl_reason()};
 }
 
-x509_ptr make_certificate(EVP_PKEY& key, const std::string& name, int days, bool is_operator) {
+x509_ptr make_certificate(EVP_PKEY& key, const std::string& name, int days) {
   auto alias = node_alias(name);
   auto address = address_of(raw_public_key(key));
   x509_ptr cert{X509_new()};
@@ -297,11 +265,10 @@ x509_ptr make_certificate(EVP_PKEY& key, const std::string& name, int days, bool
     throw identity_error{"cannot create a certificate: " + openssl_reason()};
   // An end-entity certificate that is its own trust anchor: OpenSSL 3.0 accepts a self-signed
   // CA:FALSE certificate found in the cafile (the tests run `openssl verify` and a handshake),
-  // so it never needs the power to sign other certificates. A node both dials and accepts; an
-  // operator only dials, and libssl refuses its certificate from a server (purpose check).
+  // so it never needs the power to sign other certificates. A node both dials and accepts.
   add_extension(*cert, NID_basic_constraints, "critical,CA:FALSE");
   add_extension(*cert, NID_key_usage, "critical,digitalSignature");
-  add_extension(*cert, NID_ext_key_usage, is_operator ? "clientAuth" : "serverAuth,clientAuth");
+  add_extension(*cert, NID_ext_key_usage, "serverAuth,clientAuth");
   add_extension(*cert, NID_subject_alt_name, "DNS:" + alias);
   add_extension(*cert, NID_subject_key_identifier, "hash");
   // Ed25519 signs the message itself: no separate digest.
@@ -415,10 +382,9 @@ void write_file_atomically(const std::string& path, std::string_view text, unsig
     ::fsync(dir_fd.get());
 }
 
-identity_info create_identity(const std::string& name, const std::string& out_dir, int days,
-                              bool is_operator) {
+identity_info create_identity(const std::string& name, const std::string& out_dir, int days) {
   if (!is_node_name(name))
-    throw identity_error{"'" + printable(name) +
+    throw identity_error{"'" + wire::printable(name) +
                          "' is not a node name: 1 to 63 characters of a-z, 0-9 and '-'"};
   auto dir = std::filesystem::path{out_dir};
   identity_files files{(dir / (name + ".key")).string(), (dir / (name + ".crt")).string()};
@@ -436,7 +402,7 @@ identity_info create_identity(const std::string& name, const std::string& out_di
   pkey_ptr key{EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")};
   if (!key)
     throw identity_error{"cannot generate an Ed25519 key: " + openssl_reason()};
-  auto cert = make_certificate(*key, name, days, is_operator);
+  auto cert = make_certificate(*key, name, days);
   secret_text key_pem;
   pem_of(key_pem.text, [&](BIO* bio) {
     return PEM_write_bio_PrivateKey(bio, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
@@ -457,47 +423,68 @@ identity_info create_identity(const std::string& name, const std::string& out_di
   return info;
 }
 
+std::string read_regular_file(const std::string& path, const std::string& what, size_t max_size,
+                              mode_t* mode) {
+  // Non-blocking open: a FIFO in the key's place must not hang the start-up.
+  unique_fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)};
+  if (!fd)
+    fail(path, "cannot read the " + what + ": " + describe_errno(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    fail(path, "cannot read the " + what + ": " + describe_errno(errno));
+  if (S_ISDIR(st.st_mode))
+    fail(path, "the " + what + " is a directory, not a file");
+  if (!S_ISREG(st.st_mode))
+    fail(path, "the " + what + " is not a regular file");
+  if (static_cast<size_t>(st.st_size) > max_size)
+    fail(path, "too large for a " + what + " (" + std::to_string(st.st_size) + " bytes)");
+  if (mode != nullptr)
+    *mode = st.st_mode;
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    auto n = ::read(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      fail(path, "cannot read the " + what + ": " + describe_errno(errno));
+    if (n == 0)
+      break;
+    done += static_cast<size_t>(n);
+  }
+  text.resize(done);
+  return text;
+}
+
 identity_info inspect_certificate(const std::string& cert_path) {
   return info_of(*load_certificate(cert_path), cert_path);
 }
 
-namespace {
+identity_info describe_certificate(X509& cert, const std::string& origin) {
+  return info_of(cert, origin);
+}
 
-/// The checks of check_identity_files and check_operator_files; no expected name for an operator.
-identity_info check_files(const std::string& key_path, const std::string& cert_path,
-                          bool is_operator, const std::string* expected_name) {
+identity_info check_identity_files(const std::string& key_path, const std::string& cert_path,
+                                   const std::string& expected_name) {
   auto info = inspect_certificate(cert_path);
   auto key = load_private_key(key_path);
   if (to_hex(raw_public_key(*key)) != info.public_key)
     fail(key_path, "does not belong to " + cert_path + " (its public key differs)");
   if (info.uid != info.address)
-    fail(cert_path, "UID '" + printable(info.uid) + "' does not match the address of its key (" +
-                        info.address + ")");
-  if (info.is_operator && !is_operator)
-    fail(cert_path, "is an operator's certificate (TLS client only); a node needs its own");
-  if (!info.is_operator && is_operator)
-    fail(cert_path, "is a node's certificate; the shell needs an operator's (identity new "
-                    "--operator NAME)");
+    fail(cert_path, "UID '" + wire::printable(info.uid) +
+                        "' does not match the address of its key (" + info.address + ")");
+  if (!info.serves)
+    fail(cert_path, "does not allow TLS server use (extended key usage); a node both dials and "
+                    "accepts: make a new identity");
   auto now = std::chrono::system_clock::now();
   if (now < info.not_before)
     fail(cert_path, "not valid before " + utc(info.not_before));
   if (now > info.not_after)
     fail(cert_path, "expired on " + utc(info.not_after));
-  if (expected_name != nullptr && info.name != *expected_name)
-    fail(cert_path, "CN is " + node_alias(info.name) + ", expected " + node_alias(*expected_name));
+  if (info.name != expected_name)
+    fail(cert_path, "CN is " + node_alias(info.name) + ", expected " + node_alias(expected_name));
   info.files.key_path = key_path;
   return info;
-}
-
-} // namespace
-
-identity_info check_identity_files(const std::string& key_path, const std::string& cert_path,
-                                   const std::string& expected_name) {
-  return check_files(key_path, cert_path, false, &expected_name);
-}
-
-identity_info check_operator_files(const std::string& key_path, const std::string& cert_path) {
-  return check_files(key_path, cert_path, true, nullptr);
 }
 
 std::string describe_identity(const identity_info& info) {
@@ -507,12 +494,10 @@ std::string describe_identity(const identity_info& info) {
   std::string text;
   text += "name: " + info.name + "\n";
   text += "alias: " + node_alias(info.name) + "\n";
-  text += std::string{"kind: "} +
-          (info.is_operator ? "operator (TLS client only)" : "node (TLS server and client)") + "\n";
   text += "address: " + info.address + "\n";
   text += info.uid == info.address
               ? "uid: matches the address\n"
-              : "uid: '" + printable(info.uid) + "' DOES NOT MATCH the address of the key\n";
+              : "uid: '" + wire::printable(info.uid) + "' DOES NOT MATCH the address of the key\n";
   text += "public key: " + info.public_key + "\n";
   text += "fingerprint: SHA256 " + info.fingerprint + "\n";
   text += "not before: " + utc(info.not_before) + "\n";

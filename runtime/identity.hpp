@@ -14,6 +14,7 @@
 #include <string_view>
 
 struct evp_pkey_st; // OpenSSL's EVP_PKEY
+struct x509_st;     // OpenSSL's X509
 
 namespace montana {
 
@@ -44,9 +45,9 @@ struct identity_info {
   std::string public_key;
   /// SHA-256 of the DER certificate as `openssl x509 -fingerprint -sha256` prints it.
   std::string fingerprint;
-  /// An operator's identity (introspection shell): its certificate allows TLS client use only,
-  /// so it can never serve as a node.
-  bool is_operator = false;
+  /// Whether the certificate allows TLS server use, which a node needs (it both dials and
+  /// accepts).
+  bool serves = false;
   std::chrono::system_clock::time_point not_before;
   std::chrono::system_clock::time_point not_after;
   /// The files read or written; `key_path` is empty after inspect_certificate.
@@ -65,34 +66,39 @@ std::string to_hex(std::string_view bytes);
 /// The bytes of lower- or upper-case hex `text`; nullopt for anything else (odd length too).
 std::optional<std::string> from_hex(std::string_view text);
 
+/// The whole of the regular file `path` (a FIFO, a device or a directory is refused at once, never
+/// waited on), at most `max_size` bytes; `what` names its role in errors ("private key"), and
+/// `mode`, when given, receives its mode. Throws identity_error with one line naming the file.
+std::string read_regular_file(const std::string& path, const std::string& what, size_t max_size,
+                              unsigned* mode = nullptr);
+
 /// Writes `text` to `path` through a temporary file in the same directory and a rename, so
 /// readers (and a crash) see the old or the new file, never part of one; `mode` applies from the
 /// start. With `replace` false an existing `path` stays and is an error. Throws identity_error.
 void write_file_atomically(const std::string& path, std::string_view text, unsigned mode,
                            bool replace);
 
-/// Generates a key pair for node (or operator) `name` and writes `<out_dir>/<name>.key` (PEM
+/// Generates a key pair for node `name` and writes `<out_dir>/<name>.key` (PEM
 /// PKCS#8, mode 0600) and `<out_dir>/<name>.crt`, each atomically; creates `out_dir` (mode 0700)
 /// if needed. The certificate is valid from an hour ago (clock skew between nodes) until `days`
 /// days from now; a negative `days` gives an already expired one. Refuses to replace a key.
 identity_info create_identity(const std::string& name, const std::string& out_dir,
-                              int days = default_certificate_days, bool is_operator = false);
+                              int days = default_certificate_days);
 
 /// Reads a PEM certificate of this format. Throws identity_error when the file is missing,
 /// unreadable, not a PEM certificate, not Ed25519, or its CN is not <name>.montana.network.
 identity_info inspect_certificate(const std::string& cert_path);
 
-/// Everything a node checks before CAF builds its TLS contexts (CAF only notices a bad file on
-/// the first connection, then hangs): both files readable PEM, the key Ed25519, unencrypted and
-/// not accessible to others, the key belonging to the certificate, the UID matching the key, the
-/// certificate a node's (not an operator's), valid now, with CN `node_alias(expected_name)`.
-/// Throws identity_error.
+/// The same for a certificate in memory (a peer's, from a TLS handshake); `origin` names it in
+/// errors.
+identity_info describe_certificate(x509_st& cert, const std::string& origin);
+
+/// Everything a node checks before it listens: both files readable PEM, the key Ed25519,
+/// unencrypted and not accessible to others, the key belonging to the certificate, the UID
+/// matching the key, the certificate allowing TLS server use, valid now, with CN
+/// `node_alias(expected_name)`. Throws identity_error.
 identity_info check_identity_files(const std::string& key_path, const std::string& cert_path,
                                    const std::string& expected_name);
-
-/// The same checks for the shell's operator identity: the certificate must be an operator's; its
-/// name is whatever it says.
-identity_info check_operator_files(const std::string& key_path, const std::string& cert_path);
 
 /// Multi-line text for `identity show`: name, kind, address, UID check, fingerprint, validity.
 std::string describe_identity(const identity_info& info);

@@ -151,11 +151,15 @@ std::string render_metrics(const node_status& s) {
   }
 
   w.family("montana_tls_refusals_total", "counter",
-           "TLS handshakes this node refused (old TLS, no or an untrusted certificate).");
+           "Connections to the channel this node refused (beyond its limits of unauthenticated "
+           "connections, or a failed TLS handshake: old TLS, no or an unregistered certificate).");
   w.sample("montana_tls_refusals_total", {}, s.tls_refusals);
+  w.family("montana_link_version_refusals_total", "counter",
+           "Links not made because the other node speaks an incompatible protocol version.");
+  w.sample("montana_link_version_refusals_total", {}, s.version_refusals);
   w.family("montana_shell_refusals_total", "counter",
-           "Shells refused at the gateway (not a registered operator, or a failed proof).");
-  w.sample("montana_shell_refusals_total", {}, s.operator_refusals);
+           "Connections to the shell socket refused (too many shells at once).");
+  w.sample("montana_shell_refusals_total", {}, s.shell_refusals);
   return std::move(w).text();
 }
 

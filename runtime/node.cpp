@@ -5,17 +5,18 @@
 #include "actors/inspector.hpp"
 #include "actors/peer.hpp"
 #include "actors/probe.hpp"
+#include "runtime/channel.hpp"
 #include "runtime/git_port.hpp"
 #include "runtime/identity.hpp"
+#include "runtime/io_thread.hpp"
 #include "runtime/log.hpp"
 #include "runtime/net_check.hpp"
 #include "runtime/process_launcher.hpp"
+#include "runtime/refresher.hpp"
+#include "runtime/shell_endpoint.hpp"
 #include "runtime/status_http.hpp"
-#include "runtime/tls.hpp"
 #include "runtime/trust.hpp"
 
-#include <caf/io/all.hpp>
-#include <caf/openssl/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -30,18 +31,11 @@ namespace montana {
 
 namespace {
 
-caf::timespan to_timespan(duration d) {
-  return std::chrono::duration_cast<caf::timespan>(d);
-}
-
-std::unique_ptr<caf::actor_system_config> make_system_config(const config& cfg,
-                                                             const node_options& opts) {
+/// No middleman: the node speaks to other nodes only through its own channel, so no actor is
+/// reachable from the network.
+std::unique_ptr<caf::actor_system_config> make_system_config(const node_options& opts) {
   auto result = std::make_unique<caf::actor_system_config>();
   register_messages(*result);
-  result->load<caf::io::middleman>();
-  // Every node must use the same heartbeat: a frozen peer is dropped after connection-timeout.
-  result->set("middleman.heartbeat-interval", to_timespan(cfg.channel.heartbeat_interval));
-  result->set("middleman.connection-timeout", to_timespan(cfg.channel.connection_timeout));
   if (opts.scheduler_threads > 0)
     result->set("scheduler.max-threads", opts.scheduler_threads);
   return result;
@@ -134,63 +128,54 @@ node::~node() {
   stop();
 }
 
+std::string node::shell_socket() const {
+  return expand_node(cfg_.shell.socket, name_);
+}
+
 void node::start() {
   if (running())
     return;
+  try {
+    start_parts();
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+void node::start_parts() {
   const auto& me = *cfg_.find_node(name_);
   auto bind = me.bind.empty() ? me.host : me.bind;
-  // CAF's own error for a taken port says only "tcp socket creation failed".
-  if (auto problem = bind_problem(bind, me.port); !problem.empty())
-    throw std::runtime_error("cannot listen on " + bind + ":" + std::to_string(me.port) + ": " +
-                             problem);
-  sys_cfg_ = make_system_config(cfg_, opts_);
-  std::shared_ptr<trust> identities;
-  if (cfg_.tls.enabled) {
-    // Before CAF builds any context: with a bad file CAF falls back to anonymous TLS 1.2
-    // or hangs later (platform-facts.md).
-    enforce_tls13();
-    identities = std::make_shared<trust>(cfg_, name_);
-    private_dir_.emplace(name_);
-    auto bundle = private_dir_->path() + "/nodes.pem";
-    identities->write_bundle(bundle);
-    sys_cfg_->set("openssl.certificate", identities->certificate_path());
-    sys_cfg_->set("openssl.key", identities->key_path());
-    sys_cfg_->set("openssl.cafile", bundle);
-    sys_cfg_->load<caf::openssl::manager>();
-  }
-  system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
-  // Rotated certificates and registry changes apply to the next handshakes without restart.
-  if (identities)
-    refresher_ = std::make_unique<refresher>(identities, opts_.identity_refresh);
-  auto connect_timeout = cfg_.probe.timeout * 2;
-  auto connector = caf::actor_cast<caf::actor>(
-      identities ? system_->openssl_manager().actor_handle() : system_->middleman().actor_handle());
+  // Every file is checked before anything listens: one line naming the file that is wrong.
+  identities_ = std::make_shared<trust>(cfg_, name_);
+  io_ = std::make_unique<io_thread>("montana-io");
   auto incarnation = random_incarnation();
+  channel_ = std::make_shared<tls_channel>(
+      io_->context(), channel_params{name_, cfg_.nodes, cfg_.channel, identities_, incarnation});
+  // Rotated certificates and registry changes apply to the next handshakes without restart.
+  refresher_ =
+      std::make_unique<refresher>([t = identities_] { t->refresh(); }, opts_.identity_refresh);
+  sys_cfg_ = make_system_config(opts_);
+  system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
   attach_log_ring();
   std::vector<std::string> names;
   for (const auto& n : cfg_.nodes)
     names.push_back(n.name);
   inspector_params watch{name_, MONTANA_VERSION, incarnation, names, {}, node_log(name_, names)};
-  if (identities)
-    watch.tls_refusals = [host = bind, port = me.port] { return tls_refusals(host, port); };
+  auto shell_refusals = std::make_shared<std::atomic<uint64_t>>(0);
+  watch.counts = [channel = channel_, shell_refusals](node_status& s) {
+    s.tls_refusals = channel->refusals();
+    s.version_refusals = channel->version_refusals();
+    s.shell_refusals = shell_refusals->load();
+  };
   inspector_ = spawn_inspector(*system_, std::move(watch));
   auto join = [this](const char* role, const std::string& name, const caf::actor& actor) {
     caf::anon_send(inspector_, register_atom::value, std::string{role}, name, actor);
   };
-  peer_ = spawn_peer(*system_,
-                     peer_params{name_, cfg_.nodes, cfg_.channel, connect_timeout, opts_.checks,
-                                 incarnation, connector, identities, inspector_});
+  peer_ = spawn_peer(*system_, peer_params{name_, cfg_.nodes, channel_, incarnation, inspector_});
   join("peer", name_, peer_);
+  channel_->start(peer_);
   auto grace = unknown_grace(cfg_);
-  auto port = identities ? caf::openssl::publish(peer_, me.port, bind.c_str(), true)
-                         : system_->middleman().publish(peer_, me.port, bind.c_str(), true);
-  if (!port) {
-    auto why = system_->render(port.error());
-    stop();
-    throw std::runtime_error("cannot listen on " + bind + ":" + std::to_string(me.port) + ": " +
-                             why);
-  }
-  published_port_ = *port;
   for (const auto& peer : cfg_.nodes) {
     if (peer.name == name_)
       continue;
@@ -228,24 +213,15 @@ void node::start() {
     breather_ = spawn_breather(*system_, breather_params{name_, std::move(breath), port});
     join("breather", name_, breather_);
   }
-  if (cfg_.status.enabled) {
-    const auto& at = cfg_.status;
-    if (auto problem = bind_problem(at.host, at.port); !problem.empty()) {
-      stop();
-      throw std::runtime_error("cannot listen on " + at.host + ":" + std::to_string(at.port) +
-                               " for [status]: " + problem);
-    }
-    try {
-      status_http_ =
-          spawn_status_http(*system_, status_http_params{name_, at.host, at.port, inspector_});
-    } catch (...) {
-      stop();
-      throw;
-    }
-    join("status-http", name_, status_http_);
-  }
-  spdlog::info("[{}] node up on {}:{}: {} peers, {} duties{}", name_, bind, published_port_,
-               probes_.size(), leaders_.size(),
+  shell_ = std::make_unique<shell_endpoint>(
+      io_->context(), *system_,
+      shell_endpoint_params{name_, shell_socket(), inspector_, MONTANA_VERSION, shell_refusals});
+  if (cfg_.status.enabled)
+    status_http_ = std::make_unique<status_http>(
+        io_->context(), *system_,
+        status_http_params{name_, cfg_.status.host, cfg_.status.port, inspector_});
+  spdlog::info("[{}] node up on {}:{}: {} peers, {} duties; shell on {}{}", name_, bind, me.port,
+               probes_.size(), leaders_.size(), shell_socket(),
                cfg_.status.enabled
                    ? fmt::format("; status on http://{}:{}/", cfg_.status.host, cfg_.status.port)
                    : std::string{});
@@ -262,7 +238,6 @@ std::vector<std::string> node::reload(const config& fresh) {
     applied.push_back("log level " + fresh.log.level);
   }
   if (fresh.probe != cfg_.probe) {
-    // The dial timeout (2 x probe.timeout) is the peer's and stays until a restart.
     cfg_.probe = fresh.probe;
     for (auto& [peer, probe] : probes_)
       caf::anon_send(probe, timing_of(cfg_));
@@ -315,37 +290,43 @@ void node::leave() {
 }
 
 void node::stop() {
-  if (!running())
+  if (!io_)
     return;
-  // Reverse order of start. A published actor keeps ~actor_system waiting until it exits.
+  auto was_up = running();
+  // Reverse order of start: first what lets anything in, then the actors, then the threads.
+  if (status_http_)
+    status_http_->stop();
+  if (shell_)
+    shell_->stop();
+  if (channel_)
+    channel_->stop();
+  refresher_.reset();
   auto kill = [](caf::actor& a) {
     if (a)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
     a = nullptr;
   };
-  kill(status_http_);
   kill(breather_);
   for (auto& [duty, leader] : leaders_)
     kill(leader);
   for (auto& [peer, probe] : probes_)
     kill(probe);
-  auto was_up = published_port_ != 0;
-  if (was_up) {
-    // caf/openssl/unpublish.hpp does not compile in 0.17.6: ask the manager actor directly.
-    auto manager = cfg_.tls.enabled ? system_->openssl_manager().actor_handle()
-                                    : system_->middleman().actor_handle();
-    caf::anon_send(manager, caf::unpublish_atom::value, peer_.address(), published_port_);
-  }
   kill(peer_);
   // Its consoles are linked to it and go with it.
   kill(inspector_);
-  refresher_.reset();
   leaders_.clear();
   probes_.clear();
-  published_port_ = 0;
+  // The I/O thread runs on while the actors finish (their last lines to shells go out); then it
+  // goes, and what its coroutines held goes with it while the actor system still exists.
+  if (system_)
+    system_->await_all_actors_done();
+  status_http_.reset();
+  shell_.reset();
+  channel_.reset();
+  io_.reset();
   system_.reset();
   sys_cfg_.reset();
-  private_dir_.reset();
+  identities_.reset();
   if (was_up)
     spdlog::info("[{}] node stopped", name_);
 }

@@ -3,9 +3,7 @@
 
 #include "actors/checker.hpp"
 #include "actors/launcher.hpp"
-#include "actors/prover.hpp"
 #include "runtime/config.hpp"
-#include "runtime/private_dir.hpp"
 
 #include <map>
 #include <memory>
@@ -15,19 +13,27 @@
 
 namespace montana {
 
+class io_thread;
+class refresher;
+class shell_endpoint;
+class status_http;
+class tls_channel;
+class trust;
+
 /// Seams a node is built with; empty members get the real implementations.
 struct node_options {
   net_checks_ptr checks;
   launcher_ptr launcher;
   /// CAF scheduler threads; 0 keeps CAF's default (one per core).
   size_t scheduler_threads = 0;
-  /// How often certificates and the registry are checked for changes (TLS only).
+  /// How often this node's key and certificate and the registry are checked for changes.
   duration identity_refresh{1000};
 };
 
-/// Start-up order: actor system -> inspector -> peer (published) -> probes -> leaders
-/// (each spawning its bot-supervisor) -> breather (with `[breath] repo`) -> status endpoint
-/// (with `[status]`). Shutdown runs in reverse.
+/// Start-up order: identities -> I/O thread -> channel (listening) -> actor system ->
+/// inspector -> peer -> channel started -> probes -> leaders (each spawning its bot-supervisor)
+/// -> breather (with `[breath] repo`) -> shell socket -> status endpoint (with `[status]`).
+/// Shutdown runs in reverse.
 class node {
 public:
   /// Throws config_error when `name` is not in `cfg`.
@@ -63,28 +69,33 @@ public:
   /// The breather (null while stopped or without `[breath] repo`).
   const caf::actor& breather() const { return breather_; }
   caf::actor_system& system() { return *system_; }
-  /// This node's gateway (its peer actor), published on its host:port.
+  /// This node's peer actor: its links to the other nodes.
   const caf::actor& gateway() const { return peer_; }
+  /// Where this node's shell listens (`[shell] socket`, expanded).
+  std::string shell_socket() const;
   /// The node-level actor that gathers every other actor's state (node_status, actor_info).
   const caf::actor& inspector() const { return inspector_; }
 
 private:
+  void start_parts();
+
   config cfg_;
   std::string name_;
   node_options opts_;
+  // Destroyed last: the I/O components below run on it.
+  std::unique_ptr<io_thread> io_;
+  std::shared_ptr<trust> identities_;
+  std::unique_ptr<refresher> refresher_;
+  std::shared_ptr<tls_channel> channel_;
   std::unique_ptr<caf::actor_system_config> sys_cfg_;
   std::unique_ptr<caf::actor_system> system_;
   caf::actor peer_;
   caf::actor inspector_;
-  /// TLS only.
-  std::unique_ptr<refresher> refresher_;
-  uint16_t published_port_ = 0;
-  /// Holds the cafile bundle while the node runs (TLS only).
-  std::optional<private_dir> private_dir_;
   std::map<std::string, caf::actor> probes_;
   caf::actor breather_;
+  std::unique_ptr<shell_endpoint> shell_;
   /// The [status] HTTP endpoint, when configured.
-  caf::actor status_http_;
+  std::unique_ptr<status_http> status_http_;
   std::map<std::string, caf::actor> leaders_;
 };
 

@@ -1,5 +1,5 @@
-// A directory only this process uses, for files a library insists on reading by path (CAF's
-// OpenSSL cafile, the demo's identities).
+// A directory only this process uses, for files that must exist by path for a while (the demo's
+// identities, configuration and shell sockets).
 //
 // Made by mkdtemp (mode 0700) under the temporary directory and removed with everything in it
 // when the object goes — also when the constructor of the object holding it throws. A process

@@ -21,6 +21,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
+#include <linux/close_range.h>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -47,6 +49,9 @@ constexpr auto shutdown_timeout = std::chrono::seconds{2};
 /// runaway child cannot grow our memory.
 constexpr size_t max_line = 64 * 1024;
 
+/// Without close_range(2): descriptors below this get close-on-exec one by one.
+constexpr int max_inherited_fd = 65536;
+
 /// Child-side set-up between fork and exec (async-signal-safe calls only), and
 /// reaping of a child whose exec failed (Boost.Process leaves it a zombie).
 struct duty_process_setup : bp::extend::handler {
@@ -70,6 +75,12 @@ struct duty_process_setup : bp::extend::handler {
     // If the service died before prctl took effect, the signal will never come.
     if (::getppid() != parent)
       ::_exit(127);
+    // Nothing of the service's but the standard streams reaches the duty: Asio and Boost.Process
+    // open descriptors without close-on-exec (the listening socket, TLS links, other children's
+    // pipes). Close-on-exec rather than close: Boost.Process still reports a failed exec on one.
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+      for (int fd = 3; fd < max_inherited_fd; ++fd)
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
 
   template <class Executor>

@@ -1,5 +1,6 @@
 #include "runtime/registry.hpp"
 
+#include "messages/wire.hpp"
 #include "runtime/config.hpp"
 
 #include <algorithm>
@@ -23,12 +24,13 @@ std::string type_name_of(const json& value) {
   return value.type_name();
 }
 
-/// Throws `message` as one line: names and values from the file may hold control characters.
-[[noreturn]] void fail(std::string message) {
-  for (auto& c : message)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-      c = '?';
-  throw registry_error{message};
+/// Far more than five nodes' entries; a larger file is the wrong file.
+constexpr size_t max_registry_size = 16 << 20;
+
+/// Throws `message` as one printable line: names and values from the file may hold control
+/// characters or bytes that are not UTF-8.
+[[noreturn]] void fail(const std::string& message) {
+  throw registry_error{wire::printable(message, 1000)};
 }
 
 /// "entry mt…" or, once the name is known, "entry mt… (amsterdam)".
@@ -64,11 +66,9 @@ registry_entry entry_of(const std::string& key, const json& value, const std::st
   entry.node_name = text_field(value, "node_name", true, where);
   entry.alias = text_field(value, "alias", false, where);
   entry.ip = text_field(value, "ip", false, where);
-  if (auto op = value.find("operator"); op != value.end()) {
-    if (!op->is_boolean())
-      fail(where + ": \"operator\" must be true or false, got " + type_name_of(*op));
-    entry.is_operator = op->get<bool>();
-  }
+  // Operators were registered here when the shell spoke TLS; it is a local socket now.
+  if (value.contains("operator"))
+    fail(where + ": operator entries are no longer used (the shell is a local socket): remove it");
   if (auto priority = value.find("priority"); priority != value.end()) {
     if (!priority->is_number_integer())
       fail(where + ": \"priority\" must be an integer, got " + type_name_of(*priority));
@@ -90,15 +90,12 @@ registry_entry entry_of(const std::string& key, const json& value, const std::st
     entry.alias = node_alias(entry.node_name);
   else if (entry.alias != node_alias(entry.node_name))
     fail(where + ": \"alias\" is " + entry.alias + ", expected " + node_alias(entry.node_name));
-  if (entry.is_operator ? entry.priority != 0 : entry.priority < 1)
-    fail(where + ": \"priority\" " + std::to_string(entry.priority) +
-         (entry.is_operator ? " for an operator, who is in no chain (use 0)"
-                            : " must be 1 or more"));
+  if (entry.priority < 1)
+    fail(where + ": \"priority\" " + std::to_string(entry.priority) + " must be 1 or more");
   return entry;
 }
 
-/// The entry's JSON: its fields as read, with the typed members written over them. A field the
-/// original never had ("operator") is only written when it says something.
+/// The entry's JSON: its fields as read, with the typed members written over them.
 json json_of(const registry_entry& entry) {
   auto out = entry.fields;
   out["address"] = entry.address;
@@ -107,8 +104,6 @@ json json_of(const registry_entry& entry) {
   out["alias"] = entry.alias;
   out["ip"] = entry.ip;
   out["priority"] = entry.priority;
-  if (entry.is_operator || out.contains("operator"))
-    out["operator"] = entry.is_operator;
   return out;
 }
 
@@ -130,15 +125,13 @@ std::string iso_now() {
 } // namespace
 
 registry registry::load(const std::string& path) {
-  std::ifstream in{path};
-  if (!in) {
-    std::string reason = std::strerror(errno);
-    reason[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(reason[0])));
-    fail(path + ": cannot read the node registry: " + reason);
+  std::string text;
+  try {
+    text = read_regular_file(path, "node registry", max_registry_size);
+  } catch (const identity_error& e) {
+    fail(e.what());
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path);
+  return parse(text, path);
 }
 
 registry registry::parse(std::string_view text, const std::string& origin) {
@@ -228,25 +221,19 @@ registry_entry entry_for(const identity_info& cert, const config& cfg) {
   entry.public_key = cert.public_key;
   entry.node_name = cert.name;
   entry.alias = node_alias(cert.name);
-  entry.is_operator = cert.is_operator;
   auto* node = cfg.find_node(cert.name);
-  if (cert.is_operator && node)
-    fail(cert.files.cert_path + ": operator '" + cert.name +
-         "' has the name of a node of the cluster; choose another");
-  if (!cert.is_operator && !node)
+  if (!node)
     fail(cert.files.cert_path + ": '" + cert.name +
          "' is no node of the cluster (known: " + cfg.node_names() + ")");
-  if (node) {
-    entry.ip = node->host;
-    entry.priority = cfg.rank(cert.name) + 1;
-  }
-  // The original's vocabulary: "full" nodes; an operator is a "client".
+  entry.ip = node->host;
+  entry.priority = cfg.rank(cert.name) + 1;
+  // The original's vocabulary: a "full" node.
   entry.fields = json{{"address", entry.address},
                       {"public_key", entry.public_key},
                       {"node_name", entry.node_name},
                       {"alias", entry.alias},
                       {"ip", entry.ip},
-                      {"type", cert.is_operator ? "client" : "full"},
+                      {"type", "full"},
                       {"created_at", iso_now()},
                       {"priority", entry.priority}};
   return entry;

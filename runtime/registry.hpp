@@ -26,7 +26,7 @@ public:
   using std::runtime_error::runtime_error;
 };
 
-/// One entry: a node of the chain, or an operator of the introspection shell.
+/// One entry: a node of the chain.
 struct registry_entry {
   /// "mt" + hex of the first 20 bytes of SHA-256 of the public key; also the entry's JSON key.
   std::string address;
@@ -35,12 +35,10 @@ struct registry_entry {
   std::string node_name;
   /// "<node_name>.montana.network": the certificate's CN.
   std::string alias;
-  /// Where the node runs (the config's host); empty for an operator.
+  /// Where the node runs (the config's host).
   std::string ip;
-  /// Position in the chain, 1 first; 0 for an operator, who is in no chain.
+  /// Position in the chain, 1 first.
   int64_t priority = 0;
-  /// JSON "operator": may use the introspection shell, is no node. Absent means false.
-  bool is_operator = false;
   /// The entry as read, every field in file order; the members above are written over it.
   nlohmann::ordered_json fields = nlohmann::ordered_json::object();
 };
@@ -86,11 +84,9 @@ private:
   std::vector<registry_entry> entries_;
 };
 
-/// The entry for the identity of `cert` as `identity register` writes it: a node named in `cfg`
-/// gets ip = its host and priority = its position in the chain; an operator (no node of `cfg`)
-/// gets neither. A new entry also gets the original's `type` and `created_at` (now).
-/// Throws registry_error when a node certificate names no node of `cfg`, or an operator's names
-/// one.
+/// The entry for the identity of `cert` as `identity register` writes it: ip = the node's host
+/// in `cfg` and priority = its position in the chain, and the original's `type` and `created_at`
+/// (now). Throws registry_error when the certificate names no node of `cfg`.
 registry_entry entry_for(const identity_info& cert, const config& cfg);
 
 /// `identity register`: adds or updates the entry of the certificate in `cert_path` in the

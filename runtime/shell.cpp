@@ -1,10 +1,10 @@
 #include "runtime/shell.hpp"
 
 #include "actors/introspection.hpp"
+#include "messages/status_json.hpp"
 #include "runtime/config.hpp"
 #include "runtime/shell_client.hpp"
 #include "runtime/shell_render.hpp"
-#include "runtime/status_json.hpp"
 
 #include <editline/readline.h>
 
@@ -99,52 +99,13 @@ config load_shell_config(const std::optional<std::string>& path) {
   return parse_config(default_config_text(), "<default>");
 }
 
-/// Where to connect: --connect HOST[:PORT], --node NAME, else env MONTANA_NODE_NAME.
-shell_target resolve_target(const config& cfg, const shell_options& o) {
-  shell_target t;
-  if (o.connect) {
-    auto text = *o.connect;
-    auto colon = text.rfind(':');
-    t.host = text.substr(0, colon);
-    t.port = 0;
-    if (colon != std::string::npos) {
-      auto port = text.substr(colon + 1);
-      if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoi(port) < 1 || std::stoi(port) > 65535)
-        throw config_error("--connect " + text + ": the port must be 1..65535");
-      t.port = static_cast<uint16_t>(std::stoi(port));
-    }
-    // The configuration knows which node lives there and on which port.
-    for (const auto& n : cfg.nodes)
-      if (n.host == t.host && (t.port == 0 || t.port == n.port)) {
-        t.port = n.port;
-        break;
-      }
-    if (t.host.empty())
-      throw config_error("--connect " + text + ": no host");
-    if (t.port == 0)
-      t.port = node_entry{}.port;
-  } else {
-    auto name = resolve_node_name(cfg, o.node);
-    const auto& n = *cfg.find_node(name);
-    t.host = n.host;
-    t.port = n.port;
-    t.node = name;
-  }
-  std::string key;
-  if (o.identity)
-    key = *o.identity;
-  else if (auto env = std::getenv("MONTANA_OPERATOR_IDENTITY"); env != nullptr && *env != '\0')
-    key = env;
-  else
-    throw config_error("no operator identity: pass --identity NAME.key or set "
-                       "MONTANA_OPERATOR_IDENTITY (make one with: montana-actors identity new "
-                       "--operator NAME)");
-  t.key_path = key;
-  auto dot = key.rfind(".key");
-  t.cert_path =
-      (dot != std::string::npos && dot + 4 == key.size() ? key.substr(0, dot) : key) + ".crt";
-  return t;
+/// The socket to connect to: --socket PATH, else [shell] socket of --node NAME (or env
+/// MONTANA_NODE_NAME) in the configuration.
+std::string resolve_socket(const shell_options& o) {
+  if (o.socket)
+    return *o.socket;
+  auto cfg = load_shell_config(o.config_path);
+  return expand_node(cfg.shell.socket, resolve_node_name(cfg, o.node));
 }
 
 class session {
@@ -164,6 +125,17 @@ public:
 
 private:
   text_style style() const { return {color_, unix_us()}; }
+
+  template <class T>
+  T ask(std::chrono::milliseconds timeout, json request) {
+    return conn_.ask_as<T>(timeout, std::move(request));
+  }
+
+  static json request(const std::string& what) { return json{{"ask", what}}; }
+
+  static json action(const std::string& what, const std::string& duty) {
+    return json{{"ask", what}, {"duty", duty}};
+  }
 
   template <class T>
   int show(const T& value, const std::function<std::string(const T&, const text_style&)>& text) {
@@ -216,14 +188,13 @@ private:
       return exit_ok;
     }
     if (cmd == "status")
-      return show<node_status>(conn_.ask<node_status>(query_timeout, status_atom::value),
-                               render_status);
+      return show<node_status>(ask<node_status>(query_timeout, request("status")), render_status);
     if (cmd == "cluster")
       return show<std::vector<node_view>>(
-          conn_.ask<std::vector<node_view>>(query_timeout, cluster_atom::value), render_cluster);
+          ask<std::vector<node_view>>(query_timeout, request("cluster")), render_cluster);
     if (cmd == "chain") {
-      auto self = conn_.ask<node_status>(query_timeout, status_atom::value);
-      auto views = conn_.ask<std::vector<node_view>>(query_timeout, cluster_atom::value);
+      auto self = ask<node_status>(query_timeout, request("status"));
+      auto views = ask<std::vector<node_view>>(query_timeout, request("cluster"));
       if (json_) {
         auto out = json::array();
         for (const auto& d : self.duties)
@@ -237,7 +208,7 @@ private:
       return exit_ok;
     }
     if (cmd == "probes") {
-      auto probes = conn_.ask<std::vector<probe_status>>(query_timeout, probes_atom::value);
+      auto probes = ask<std::vector<probe_status>>(query_timeout, request("probes"));
       if (json_) {
         std::vector<probe_status> picked;
         for (const auto& p : probes)
@@ -251,11 +222,11 @@ private:
     }
     if (cmd == "actors")
       return show<std::vector<actor_info>>(
-          conn_.ask<std::vector<actor_info>>(query_timeout, actors_atom::value), render_actors);
+          ask<std::vector<actor_info>>(query_timeout, request("actors")), render_actors);
     if (cmd == "actor") {
       if (w.size() < 2)
         return usage("actor: which one? (NAME, part of it, or ID; see: actors)");
-      auto all = conn_.ask<std::vector<actor_info>>(query_timeout, actors_atom::value);
+      auto all = ask<std::vector<actor_info>>(query_timeout, request("actors"));
       std::vector<actor_info> found;
       auto wanted = w[1];
       for (size_t i = 2; i < w.size(); ++i)
@@ -276,14 +247,13 @@ private:
     }
     if (cmd == "breath")
       return show<std::vector<breath_report>>(
-          conn_.ask<std::vector<breath_report>>(query_timeout, history_atom::value),
-          render_breaths);
+          ask<std::vector<breath_report>>(query_timeout, request("history")), render_breaths);
     if (cmd == "duty") {
       if (arg(1) == "restart")
-        return act(conn_.ask<action_result>(action_timeout, restart_atom::value, arg(2)));
+        return act(ask<action_result>(action_timeout, action("restart", arg(2))));
       if (!arg(1).empty())
         return usage("duty: unknown argument '" + arg(1) + "'");
-      auto s = conn_.ask<node_status>(query_timeout, status_atom::value);
+      auto s = ask<node_status>(query_timeout, request("status"));
       if (json_) {
         out_ << to_json(s)["duties"].dump(2) << "\n";
         return exit_ok;
@@ -302,8 +272,7 @@ private:
         else
           return usage("log: unknown argument '" + w[i] + "'");
       }
-      auto recent = conn_.ask<std::vector<log_line>>(query_timeout, log_atom::value,
-                                                     static_cast<uint32_t>(lines));
+      auto recent = ask<std::vector<log_line>>(query_timeout, json{{"ask", "log"}, {"n", lines}});
       auto st = style();
       for (const auto& l : recent)
         out_ << (json_ ? to_json(l).dump() + "\n" : render_log_line(l, st));
@@ -321,12 +290,12 @@ private:
       return stream(true, false, duration);
     }
     if (cmd == "step-down")
-      return act(conn_.ask<action_result>(action_timeout, step_down_atom::value, arg(1)));
+      return act(ask<action_result>(action_timeout, action("step-down", arg(1))));
     if (cmd == "resume")
-      return act(conn_.ask<action_result>(action_timeout, resume_atom::value, arg(1)));
+      return act(ask<action_result>(action_timeout, action("resume", arg(1))));
     if (cmd == "breathe")
       return show<breath_report>(
-          conn_.ask<breath_report>(breathe_timeout, breathe_atom::value),
+          ask<breath_report>(breathe_timeout, request("breathe")),
           [](const breath_report& b, const text_style& st) { return render_breaths({b}, st); });
     return usage("unknown command '" + cmd + "'");
   }
@@ -438,13 +407,11 @@ std::string shell_help() {
 }
 
 int run_shell(const shell_options& options) {
-  auto cfg = load_shell_config(options.config_path);
-  auto target = resolve_target(cfg, options);
-  shell_connection conn{cfg, target};
+  shell_connection conn{resolve_socket(options)};
   session s{conn, options.json, std::cout};
   if (!options.command.empty())
     return s.run(options.command);
-  return interactive(s, conn, cfg);
+  return interactive(s, conn, load_shell_config(options.config_path));
 }
 
 } // namespace montana

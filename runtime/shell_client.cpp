@@ -1,154 +1,153 @@
 #include "runtime/shell_client.hpp"
 
-#include "actors/handshake.hpp"
-#include "runtime/identity.hpp"
-#include "runtime/net_check.hpp"
-#include "runtime/registry.hpp"
-#include "runtime/trust.hpp"
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
-#include <caf/io/all.hpp>
-#include <caf/openssl/all.hpp>
-
-#include <filesystem>
-#include <optional>
-#include <thread>
+#include <cerrno>
+#include <cstring>
 
 namespace montana {
 
 namespace {
 
-caf::timespan to_timespan(std::chrono::milliseconds d) {
-  return std::chrono::duration_cast<caf::timespan>(d);
-}
+/// Longest line the node may send (a cluster view of five nodes is far shorter).
+constexpr size_t max_line = 16 << 20;
 
 } // namespace
 
-std::string shell_connection::describe(const caf::error& err) const {
-  if (err.context().match_elements<std::string>())
-    return err.context().get_as<std::string>(0);
-  if (err == caf::sec::request_timeout)
-    return "node " + node_ + " did not answer in time";
-  if (err == caf::sec::request_receiver_down)
-    return "node " + node_ + " went away";
-  return system_->render(err);
+shell_connection::shell_connection(const std::string& path, std::chrono::milliseconds timeout)
+    : path_(path) {
+  sockaddr_un address{};
+  if (path.size() >= sizeof address.sun_path)
+    throw shell_error("shell socket " + path + ": the path is too long");
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0)
+    throw shell_error(std::string{"cannot make a socket: "} + std::strerror(errno));
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    auto err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    auto hint = err == ENOENT || err == ECONNREFUSED ? " (is the node running on this host?)"
+                : err == EACCES ? " (run as the service's user or a member of its group)"
+                                : "";
+    throw shell_error("cannot connect to " + path + ": " + std::strerror(err) + hint);
+  }
+  auto greeting = next(timeout);
+  if (!greeting)
+    throw shell_error(path + ": the node did not greet the shell within " +
+                      std::to_string(timeout.count()) + " ms");
+  try {
+    node_ = greeting->at("node").get<std::string>();
+    operator_ = greeting->at("operator").get<std::string>();
+  } catch (const std::exception& e) {
+    throw shell_error(path + ": not a montana shell socket: " + e.what());
+  }
 }
 
-shell_connection::shell_connection(const config& cfg, const shell_target& target,
-                                   std::chrono::milliseconds connect_timeout) {
-  if (!cfg.tls.enabled)
-    throw shell_error(
-        "the shell needs the TLS channel ([tls] enabled = false in the configuration)");
-  auto me = check_operator_files(target.key_path, target.cert_path);
-  operator_ = me.name;
-  auto reg = registry::load(expand_node(cfg.tls.registry, target.node));
-  auto where = target.host + ":" + std::to_string(target.port);
-  private_dir_.emplace("shell");
-  auto bundle_path = private_dir_->path() + "/nodes.pem";
-  auto bundle = trusted_bundle(cfg, reg, false, "shell");
-  if (bundle.empty())
-    throw shell_error("no node certificate in " + cfg.tls.certificates +
-                      " matches the registry: nothing to trust");
-  write_file_atomically(bundle_path, bundle, 0600, true);
+shell_connection::~shell_connection() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
 
-  sys_cfg_ = std::make_unique<caf::actor_system_config>();
-  register_messages(*sys_cfg_);
-  sys_cfg_->load<caf::io::middleman>();
-  sys_cfg_->load<caf::openssl::manager>();
-  // The node drops a link whose heartbeats stop: beat like a node does.
-  sys_cfg_->set("middleman.heartbeat-interval", to_timespan(cfg.channel.heartbeat_interval));
-  sys_cfg_->set("middleman.connection-timeout", to_timespan(cfg.channel.connection_timeout));
-  sys_cfg_->set("scheduler.max-threads", 2);
-  sys_cfg_->set("openssl.certificate", target.cert_path);
-  sys_cfg_->set("openssl.key", target.key_path);
-  sys_cfg_->set("openssl.cafile", bundle_path);
-  system_ = std::make_unique<caf::actor_system>(*sys_cfg_);
-  self_ = std::make_unique<caf::scoped_actor>(*system_, true);
-
-  // CAF's own connect blocks its whole middleman for minutes on a silent address.
-  std::string detail;
-  if (tcp_connect(target.host, target.port, connect_timeout, &detail) != check_status::ok)
-    throw shell_error("cannot reach " + where + ": " + detail);
-  caf::actor gateway;
-  std::string problem;
-  // CAF 0.17.6 drops a dialed connection whose TLS and BASP handshakes are not done by its first
-  // heartbeat tick; on a loaded machine that happens now and then: try again, as the nodes do.
-  auto backoff = cfg.channel.reconnect_min;
-  for (int attempt = 1; !gateway && attempt <= 4; ++attempt) {
-    bool slow = false;
-    (*self_)
-        ->request(system_->openssl_manager().actor_handle(), connect_timeout * 2,
-                  caf::connect_atom::value, target.host, target.port)
-        .receive(
-            [&](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
-              gateway = caf::actor_cast<caf::actor>(std::move(ptr));
-              if (!gateway)
-                problem = "nothing is published at " + where;
-            },
-            [&](caf::error& err) {
-              slow = err == caf::sec::connection_timeout;
-              problem =
-                  "TLS connection to " + where + " failed (" + system_->render(err) + "): " +
-                  (slow ? "the handshakes did not finish within [channel] heartbeat_interval "
-                          "(an overloaded node or machine)"
-                        : "the node does not trust operator " + operator_ +
-                              "'s certificate (is it in the node's certificates directory and "
-                              "registry?), or this shell does not trust the node's");
-            });
-    if (gateway || !slow)
-      break;
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, cfg.channel.reconnect_max);
+void shell_connection::send(const json& request) {
+  auto text = request.dump() + "\n";
+  size_t done = 0;
+  while (done < text.size()) {
+    auto n = ::send(fd_, text.data() + done, text.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      throw shell_error("node " + node_ + " went away");
+    done += static_cast<size_t>(n);
   }
-  if (!gateway)
-    throw shell_error(problem);
+}
 
-  auto nonce = make_nonce();
-  std::optional<welcome> answer;
-  (*self_)
-      ->request(gateway, connect_timeout, operator_hello{operator_, nonce})
-      .receive([&](welcome& w) { answer = std::move(w); },
-               [&](caf::error& err) { problem = describe(err); });
-  if (!answer)
-    throw shell_error(where + " refused the shell: " + problem);
-  if (!target.node.empty() && answer->node != target.node)
-    throw shell_error(where + " is node '" + answer->node + "', not '" + target.node + "'");
-  auto entry = reg.find_name(answer->node);
-  if (entry == nullptr || entry->is_operator)
-    throw shell_error(where + " says it is node '" + answer->node + "', which the registry " +
-                      expand_node(cfg.tls.registry, target.node) + " does not know");
-  if (!verify(entry->public_key, welcome_text(nonce, answer->node, operator_party(operator_)),
-              answer->signature))
-    throw shell_error(where + " could not prove it is node '" + answer->node + "'");
-  node_ = answer->node;
+std::optional<json> shell_connection::next(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (auto end = buffer_.find('\n'); end != std::string::npos) {
+      auto line = buffer_.substr(0, end);
+      buffer_.erase(0, end + 1);
+      try {
+        return json::parse(line);
+      } catch (const std::exception& e) {
+        throw shell_error("node " + node_ + " sent a line that is not JSON: " + e.what());
+      }
+    }
+    if (buffer_.size() > max_line)
+      throw shell_error("node " + node_ + " sent a line over " + std::to_string(max_line) +
+                        " bytes");
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return std::nullopt;
+    pollfd p{fd_, POLLIN, 0};
+    auto ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR)
+      return std::nullopt; // a signal: let the caller look at its stop flag
+    if (ready <= 0)
+      continue;
+    char chunk[65536];
+    auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      throw shell_error(node_.empty() ? path_ + ": the node closed the connection"
+                                      : "node " + node_ + " went away");
+    buffer_.append(chunk, static_cast<size_t>(n));
+  }
+}
 
-  auto signature =
-      sign(target.key_path, proof_text(answer->nonce, operator_party(operator_), node_));
-  (*self_)
-      ->request(gateway, connect_timeout, operator_proof{operator_, signature})
-      .receive([&](caf::actor& console) { console_ = std::move(console); },
-               [&](caf::error& err) { problem = describe(err); });
-  if (!console_)
-    throw shell_error("node " + node_ + " refused the shell: " + problem);
-  (*self_)->monitor(console_);
+json shell_connection::ask(std::chrono::milliseconds timeout, json request) {
+  auto id = next_id_++;
+  request["id"] = id;
+  send(request);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    auto line = left.count() > 0 ? next(left) : std::nullopt;
+    if (!line) {
+      if (std::chrono::steady_clock::now() < deadline)
+        continue;
+      throw shell_error("node " + node_ + " did not answer within " +
+                        std::to_string(timeout.count() / 1000) + " s");
+    }
+    auto re = line->find("re");
+    if (re == line->end() || !re->is_number_unsigned() || re->get<uint64_t>() != id)
+      continue; // a streamed event or a late answer
+    if (auto error = line->find("error"); error != line->end())
+      throw shell_error(error->is_string() ? error->get<std::string>() : error->dump());
+    return line->value("ok", json{});
+  }
 }
 
 void shell_connection::stream(bool events, bool log, std::chrono::milliseconds duration,
                               const std::atomic<bool>& stop,
                               const std::function<void(const node_event&)>& on_event,
                               const std::function<void(const log_line&)>& on_log) {
-  ask<void>(std::chrono::seconds{5}, watch_atom::value, events, log);
+  ask(std::chrono::seconds{5}, json{{"ask", "watch"}, {"events", events}, {"log", log}});
   auto deadline = std::chrono::steady_clock::now() + duration;
-  bool gone = false;
-  while (!stop && !gone && (duration.count() == 0 || std::chrono::steady_clock::now() < deadline)) {
-    (*self_)->receive([&](const node_event& x) { on_event(x); },
-                      [&](const log_line& x) { on_log(x); },
-                      [&](const caf::down_msg&) { gone = true; },
-                      caf::after(std::chrono::milliseconds{100}) >> [] {});
+  while (!stop && (duration.count() == 0 || std::chrono::steady_clock::now() < deadline)) {
+    auto line = next(std::chrono::milliseconds{100});
+    if (!line)
+      continue;
+    try {
+      if (auto e = line->find("event"); e != line->end())
+        on_event(e->get<node_event>());
+      else if (auto l = line->find("log"); l != line->end())
+        on_log(l->get<log_line>());
+    } catch (const nlohmann::json::exception& e) {
+      throw shell_error("node " + node_ +
+                        " streamed something this shell cannot read: " + e.what());
+    }
   }
-  if (gone)
-    throw shell_error("node " + node_ + " went away");
   try {
-    ask<void>(std::chrono::seconds{5}, unwatch_atom::value);
+    ask(std::chrono::seconds{5}, json{{"ask", "unwatch"}});
   } catch (const shell_error&) {
     // Whatever is left of the stream ends with the connection.
   }

@@ -2,6 +2,7 @@
 
 #include "actors/breather.hpp"
 #include "actors/introspection.hpp"
+#include "messages/status_json.hpp"
 
 #include <fmt/format.h>
 
@@ -195,8 +196,9 @@ std::string render_status(const node_status& s, const text_style& st) {
   } else {
     out += "breath: off (no [breath] repo)\n";
   }
-  out += "refused: " + std::to_string(s.tls_refusals) + " TLS handshakes, " +
-         std::to_string(s.operator_refusals) + " shells\n";
+  out += "refused: " + std::to_string(s.tls_refusals) + " connections, " +
+         std::to_string(s.version_refusals) + " links for their protocol version, " +
+         std::to_string(s.shell_refusals) + " shells\n";
   return out;
 }
 

@@ -1,168 +1,204 @@
 #include "runtime/status_http.hpp"
 
-#include "actors/introspection.hpp"
-#include "actors/unexpected.hpp"
-#include "runtime/http.hpp"
+#include "messages/status_json.hpp"
+#include "runtime/io_bridge.hpp"
+#include "runtime/io_thread.hpp"
 #include "runtime/metrics.hpp"
-#include "runtime/status_json.hpp"
 
-#include <caf/io/all.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
-#include <map>
+#include <future>
 #include <stdexcept>
 
 namespace montana {
 
 namespace {
 
-/// A connection being served.
-struct connection {
-  std::string received;
-  /// Set once the request was answered or refused: later bytes are ignored.
-  bool answered = false;
-};
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
 
-struct status_http_state {
-  static inline const char* name = "status-http";
+constexpr std::chrono::seconds inspector_timeout{3};
 
-  status_http_params params;
-  std::map<int64_t, connection> connections;
-  actor_counters counters;
-  uint64_t requests = 0;
-  uint64_t refused = 0;
-
-  std::string tag() const { return params.self + " status-http"; }
-
-  actor_info info(const caf::local_actor* self) const {
-    auto out = describe_actor(self, tag(), "status-http", counters);
-    out.state = {
-        {"listen", params.host + ":" + std::to_string(params.port)},
-        {"connections", std::to_string(connections.size())},
-        {"requests", std::to_string(requests) + ", " + std::to_string(refused) + " refused"}};
-    return out;
-  }
-};
-
-using self_ptr = caf::io::stateful_broker<status_http_state>*;
-
-void respond(self_ptr self, caf::io::connection_handle hdl, const std::string& response) {
-  auto i = self->state.connections.find(hdl.id());
-  if (i == self->state.connections.end())
-    return; // the client left while the inspector answered
-  i->second.answered = true;
-  self->write(hdl, response.size(), response.data());
-  self->flush(hdl);
-  self->close(hdl);
-  self->state.connections.erase(i);
+auto on_error(error_code& ec) {
+  return asio::redirect_error(asio::use_awaitable, ec);
 }
 
-void refuse(self_ptr self, caf::io::connection_handle hdl, int status, const std::string& why) {
-  ++self->state.refused;
-  ++self->state.counters.errors;
-  respond(self, hdl, http_response(status, "text/plain; charset=utf-8", why + "\n"));
+http::response<http::string_body> response(http::status status, const std::string& type,
+                                           std::string body, bool head = false) {
+  http::response<http::string_body> out{status, 11};
+  out.set(http::field::server, "montana-actors");
+  out.set(http::field::content_type, type);
+  out.keep_alive(false);
+  out.body() = std::move(body);
+  out.prepare_payload();
+  if (head)
+    out.body().clear();
+  return out;
 }
 
-void serve(self_ptr self, caf::io::connection_handle hdl, const http_request& req) {
-  ++self->state.requests;
-  if (req.method != "GET" && req.method != "HEAD")
-    return refuse(self, hdl, 405, "only GET and HEAD");
-  auto head = req.method == "HEAD";
-  if (req.path == "/") {
-    respond(self, hdl,
-            http_response(200, "text/plain; charset=utf-8",
-                          "montana-actors " + self->state.params.self +
-                              ": GET /metrics (Prometheus), GET /status (JSON)\n",
-                          head));
-    return;
-  }
-  if (req.path != "/metrics" && req.path != "/status")
-    return refuse(self, hdl, 404, "no such path: try /metrics or /status");
-  auto metrics = req.path == "/metrics";
-  self->request(self->state.params.inspector, std::chrono::seconds{3}, status_atom::value)
-      .then(
-          [self, hdl, metrics, head](const node_status& status) {
-            if (metrics)
-              respond(self, hdl,
-                      http_response(200, "text/plain; version=0.0.4; charset=utf-8",
-                                    render_metrics(status), head));
-            else
-              respond(self, hdl,
-                      http_response(200, "application/json", to_json(status).dump(2) + "\n", head));
-          },
-          [self, hdl](const caf::error& err) {
-            refuse(self, hdl, 503, "the node did not answer: " + self->system().render(err));
-          });
-}
-
-void on_data(self_ptr self, const caf::io::new_data_msg& msg) {
-  auto i = self->state.connections.find(msg.handle.id());
-  if (i == self->state.connections.end() || i->second.answered)
-    return;
-  auto& received = i->second.received;
-  received.append(msg.buf.begin(), msg.buf.end());
-  auto parsed = parse_http_head(received, status_http_limits::max_head);
-  switch (parsed.result) {
-  case http_parse::outcome::incomplete:
-    return;
-  case http_parse::outcome::bad:
-    return refuse(self, msg.handle, parsed.status, parsed.reason);
-  case http_parse::outcome::ok:
-    i->second.answered = true;
-    serve(self, msg.handle, parsed.request);
-    return;
-  }
-}
-
-caf::behavior status_http(self_ptr self, status_http_params params, caf::io::doorman_ptr doorman) {
-  auto& st = self->state;
-  st.params = std::move(params);
-  self->add_doorman(std::move(doorman));
-  drop_unexpected(self, st.tag(), st.counters);
-  return counted(
-      st.counters,
-      [self](const caf::io::new_connection_msg& msg) {
-        auto& st = self->state;
-        if (st.connections.size() >= status_http_limits::max_connections) {
-          ++st.refused;
-          ++st.counters.errors;
-          auto busy = http_response(503, "text/plain; charset=utf-8", "too many connections\n");
-          self->write(msg.handle, busy.size(), busy.data());
-          self->flush(msg.handle);
-          self->close(msg.handle);
-          return;
-        }
-        st.connections.emplace(msg.handle.id(), connection{});
-        self->configure_read(msg.handle, caf::io::receive_policy::at_most(4096));
-        self->delayed_send(self, status_http_limits::request_timeout, tick_atom::value,
-                           msg.handle.id());
-      },
-      [self](const caf::io::new_data_msg& msg) { on_data(self, msg); },
-      [self](const caf::io::connection_closed_msg& msg) {
-        self->state.connections.erase(msg.handle.id());
-      },
-      [self](const caf::io::acceptor_closed_msg&) {
-        spdlog::warn("[{}] the listening socket closed", self->state.tag());
-      },
-      [self](tick_atom, int64_t id) {
-        auto i = self->state.connections.find(id);
-        if (i != self->state.connections.end() && !i->second.answered)
-          refuse(self, caf::io::connection_handle::from_int(id), 408,
-                 "no complete request within " +
-                     std::to_string(status_http_limits::request_timeout.count()) + " s");
-      },
-      [self](inspect_atom) { return self->state.info(self); });
+http::response<http::string_body> refusal(http::status status, const std::string& why) {
+  return response(status, "text/plain; charset=utf-8", why + "\n");
 }
 
 } // namespace
 
-caf::actor spawn_status_http(caf::actor_system& sys, status_http_params params) {
-  auto doorman = sys.middleman().backend().new_tcp_doorman(params.port, params.host.c_str(), true);
-  if (!doorman)
-    throw std::runtime_error("cannot listen on " + params.host + ":" + std::to_string(params.port) +
-                             " for [status]: " + sys.render(doorman.error()));
-  params.port = (*doorman)->port();
-  return sys.middleman().spawn_broker(status_http, std::move(params), std::move(*doorman));
+struct status_http::core : std::enable_shared_from_this<core> {
+  core(asio::io_context& context, caf::actor_system& system, status_http_params p)
+      : io(context), sys(system), params(std::move(p)), acceptor(context) {}
+
+  asio::io_context& io;
+  caf::actor_system& sys;
+  status_http_params params;
+  tcp::acceptor acceptor;
+  size_t connections = 0;
+
+  std::string tag() const { return params.self + " status-http"; }
+
+  /// The answer to one request.
+  asio::awaitable<http::response<http::string_body>>
+  answer(const http::request<http::empty_body>& req) {
+    auto head = req.method() == http::verb::head;
+    if (req.version() != 10 && req.version() != 11)
+      co_return refusal(http::status::http_version_not_supported, "HTTP/1.0 or HTTP/1.1 only");
+    if (req.method() != http::verb::get && !head)
+      co_return refusal(http::status::method_not_allowed, "only GET and HEAD");
+    auto target = std::string{req.target()};
+    if (target == "/")
+      co_return response(http::status::ok, "text/plain; charset=utf-8",
+                         "montana-actors " + params.self +
+                             ": GET /metrics (Prometheus), GET /status (JSON)\n",
+                         head);
+    if (target != "/metrics" && target != "/status")
+      co_return refusal(http::status::not_found, "no such path: try /metrics or /status");
+    auto status = co_await ask_actor<node_status>(io, sys, params.inspector, inspector_timeout,
+                                                  status_atom::value);
+    if (!status)
+      co_return refusal(http::status::service_unavailable,
+                        "the node did not answer: " + sys.render(status.error()));
+    if (target == "/metrics")
+      co_return response(http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                         render_metrics(*status), head);
+    co_return response(http::status::ok, "application/json", to_json(*status).dump(2) + "\n", head);
+  }
+
+  asio::awaitable<void> serve(tcp::socket socket) {
+    auto self = shared_from_this();
+    // One deadline for the request: a slow client gets 408, never a thread or a loop. The timer
+    // cancels the read (and leaves the socket open for the answer).
+    asio::steady_timer deadline{io, status_http_limits::request_timeout};
+    bool late = false;
+    deadline.async_wait([&socket, &late](const error_code& ec) {
+      if (!ec) {
+        late = true;
+        error_code ignored;
+        socket.cancel(ignored);
+      }
+    });
+    beast::flat_buffer buffer{status_http_limits::max_head};
+    http::request_parser<http::empty_body> parser;
+    parser.header_limit(status_http_limits::max_head);
+    parser.body_limit(0);
+    error_code ec;
+    co_await http::async_read(socket, buffer, parser, on_error(ec));
+    deadline.cancel();
+    http::response<http::string_body> out;
+    if (late)
+      out = refusal(http::status::request_timeout,
+                    "no complete request within " +
+                        std::to_string(status_http_limits::request_timeout.count()) + " s");
+    else if (ec == http::error::header_limit || ec == http::error::buffer_overflow)
+      out = refusal(http::status::request_header_fields_too_large,
+                    "request head over " + std::to_string(status_http_limits::max_head) + " bytes");
+    else if (ec == http::error::body_limit)
+      out = refusal(http::status::payload_too_large, "a request body is not expected");
+    else if (ec == http::error::bad_version)
+      out = refusal(http::status::http_version_not_supported, "HTTP/1.0 or HTTP/1.1 only");
+    else if (ec == http::error::end_of_stream || ec == asio::error::eof)
+      co_return; // left without a request
+    else if (ec)
+      out = refusal(http::status::bad_request, "bad request: " + ec.message());
+    else
+      out = co_await answer(parser.get());
+    // The answer gets its own bound: a client that does not read is dropped.
+    asio::steady_timer write_deadline{io, status_http_limits::request_timeout};
+    write_deadline.async_wait([&socket](const error_code& e) {
+      if (!e) {
+        error_code ignored;
+        socket.close(ignored);
+      }
+    });
+    co_await http::async_write(socket, out, on_error(ec));
+    write_deadline.cancel();
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+      error_code ec;
+      auto socket = co_await acceptor.async_accept(on_error(ec));
+      if (ec == asio::error::operation_aborted)
+        co_return;
+      if (ec) {
+        spdlog::warn("[{}] accept failed: {}", tag(), ec.message());
+        asio::steady_timer pause{io, std::chrono::milliseconds{100}};
+        co_await pause.async_wait(on_error(ec));
+        continue;
+      }
+      close_on_exec(socket.native_handle());
+      if (connections >= status_http_limits::max_connections) {
+        auto busy = refusal(http::status::service_unavailable, "too many connections");
+        co_await http::async_write(socket, busy, on_error(ec));
+        continue;
+      }
+      ++connections;
+      asio::co_spawn(io, serve(std::move(socket)),
+                     [self](std::exception_ptr) { --self->connections; });
+    }
+  }
+};
+
+status_http::status_http(asio::io_context& io, caf::actor_system& sys, status_http_params params)
+    : core_(std::make_shared<core>(io, sys, std::move(params))) {
+  auto& p = core_->params;
+  auto where = p.host + ":" + std::to_string(p.port);
+  error_code ec;
+  auto address = asio::ip::make_address(p.host, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + where + " for [status]: not an IP address");
+  tcp::endpoint endpoint{address, p.port};
+  auto& acceptor = core_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  close_on_exec(acceptor.native_handle());
+  if (!ec)
+    acceptor.set_option(tcp::acceptor::reuse_address{true}, ec);
+  if (!ec)
+    acceptor.bind(endpoint, ec);
+  if (!ec)
+    acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + where + " for [status]: " + ec.message());
+  asio::co_spawn(io, core_->accept_loop(), asio::detached);
+}
+
+status_http::~status_http() = default;
+
+void status_http::stop() {
+  std::promise<void> done;
+  asio::post(core_->io, [core = core_, &done] {
+    error_code ignored;
+    core->acceptor.close(ignored);
+    done.set_value();
+  });
+  done.get_future().wait();
 }
 
 } // namespace montana

@@ -1,12 +1,15 @@
-// status-http: the optional HTTP endpoint of a node (`[status] listen`), a CAF broker on the
-// middleman's I/O thread. GET /metrics answers the Prometheus text format, GET /status the
-// node_status as JSON (the same document as `shell status --json`). One request per connection;
-// bounded head size, connections and time per connection; anything else gets a 4xx.
+// The optional HTTP endpoint of a node (`[status] listen`), served with Boost.Beast on the node's
+// I/O thread. GET /metrics answers the Prometheus text format, GET /status the node_status as
+// JSON (the same document as `shell status --json`). One request per connection; bounded head
+// size, connections and time per connection; anything else gets a 4xx.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace montana {
@@ -25,12 +28,27 @@ struct status_http_limits {
   static constexpr size_t max_head = 8192;
   /// Connections served at once; more are answered 503 and closed.
   static constexpr size_t max_connections = 16;
-  /// A connection that has not sent a whole head by then gets 408.
+  /// A connection that has not sent a whole request by then gets 408.
   static constexpr std::chrono::seconds request_timeout{5};
 };
 
-/// Listens on host:port (address reuse on) and serves until it is told to exit; throws
-/// std::runtime_error with one line when it cannot listen.
-caf::actor spawn_status_http(caf::actor_system& sys, status_http_params params);
+class status_http {
+public:
+  /// Listens on host:port (address reuse on); throws std::runtime_error with one line when it
+  /// cannot.
+  status_http(boost::asio::io_context& io, caf::actor_system& sys, status_http_params params);
+  ~status_http();
+
+  status_http(const status_http&) = delete;
+  status_http& operator=(const status_http&) = delete;
+
+  /// Stops accepting; connections being served finish on their own.
+  void stop();
+
+  struct core;
+
+private:
+  std::shared_ptr<core> core_;
+};
 
 } // namespace montana

@@ -130,7 +130,7 @@ bool service_notifier::healthy(uint64_t seq) {
 std::string service_notifier::status_line() {
   std::optional<size_t> linked;
   ask(node_.system(), node_.gateway(), answer_timeout(), caf::make_message(status_atom::value),
-      [&](const std::vector<link_status>& links, uint64_t) {
+      [&](const std::vector<link_status>& links) {
         linked = std::count_if(links.begin(), links.end(),
                                [](const link_status& l) { return l.linked; });
       });

@@ -1,19 +1,17 @@
 #include "runtime/trust.hpp"
 
-#include "runtime/identity.hpp"
-
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace montana {
 
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr auto warn_ahead = std::chrono::hours{24 * 30};
+constexpr auto warn_every = std::chrono::hours{12};
 
 std::string certificate_of(const config& cfg, const std::string& node) {
   return (fs::path{expand_node(cfg.tls.certificates, node)} / (node + ".crt")).string();
@@ -27,194 +25,147 @@ std::string stamp_of(const std::string& path) {
   return std::to_string(when.time_since_epoch().count()) + "/" + std::to_string(size);
 }
 
+/// A PEM file checked before (check_identity_files); far larger ones are refused there.
+std::string text_of(const std::string& path) {
+  return read_regular_file(path, "PEM file", 1 << 20);
+}
+
 /// Warns 30 days before a certificate expires.
 void warn_if_expiring(const identity_info& info, const std::string& self) {
   auto left = info.not_after - std::chrono::system_clock::now();
-  if (left < std::chrono::hours{24 * 30})
-    spdlog::warn("[{}] certificate of {} expires in {} days: {}", self, info.name,
+  if (left < warn_ahead)
+    spdlog::warn("[{}] certificate of {} expires in {} days{}", self, info.name,
                  std::chrono::duration_cast<std::chrono::hours>(left).count() / 24,
-                 info.files.cert_path);
+                 info.files.cert_path.empty() ? "" : ": " + info.files.cert_path);
 }
 
 } // namespace
 
 trust::trust(const config& cfg, const std::string& node)
-    : cfg_(cfg), node_(node), key_(expand_node(cfg.tls.key, node)),
-      certificate_(certificate_of(cfg, node)) {
-  auto mine = check_identity_files(key_, certificate_, node);
-  signing_ = std::make_shared<signing_key>(key_);
-  key_stamp_ = stamp_of(key_);
+    : cfg_(cfg), node_(node), registry_path_(expand_node(cfg.tls.registry, node)),
+      key_path_(expand_node(cfg.tls.key, node)), certificate_path_(certificate_of(cfg, node)) {
+  auto mine = check_identity_files(key_path_, certificate_path_, node);
+  own_ = own_identity{text_of(key_path_), text_of(certificate_path_), 1};
+  identity_stamp_ = stamp_of(key_path_) + " " + stamp_of(certificate_path_);
   warn_if_expiring(mine, node_);
   expiry_checked_ = std::chrono::steady_clock::now();
-  auto path = expand_node(cfg.tls.registry, node);
-  registry_ = registry::load(path);
-  registry_stamp_ = stamp_of(path);
+  registry_ = registry::load(registry_path_);
+  registry_stamp_ = stamp_of(registry_path_);
   auto entry = registry_.find_name(node);
   if (entry == nullptr)
-    throw identity_error(path + ": no entry for this node '" + node +
+    throw identity_error(registry_path_ + ": no entry for this node '" + node +
                          "' (run: montana-actors identity register)");
   if (entry->public_key != mine.public_key)
-    throw identity_error(path + ": the entry of '" + node + "' pins another key than " +
-                         certificate_);
+    throw identity_error(registry_path_ + ": the entry of '" + node + "' pins another key than " +
+                         certificate_path_);
+}
+
+std::string trust::identify(x509_st& cert, std::string& problem) {
+  identity_info info;
+  try {
+    info = describe_certificate(cert, "its certificate");
+  } catch (const std::exception& e) {
+    problem = e.what();
+    return {};
+  }
+  std::string registered;
+  bool warn = false;
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    auto entry = registry_.find_address(info.address);
+    if (entry == nullptr) {
+      problem = "its certificate's key (" + info.address + ") is not in the registry";
+      return {};
+    }
+    registered = entry->node_name;
+    if (!info.serves) {
+      problem = "its certificate does not allow TLS server use: no node's";
+      return {};
+    }
+    auto now = std::chrono::steady_clock::now();
+    auto& warned = peer_warned_[registered];
+    if (info.not_after - std::chrono::system_clock::now() < warn_ahead &&
+        now - warned > warn_every) {
+      warned = now;
+      warn = true;
+    }
+  }
+  if (registered != info.name) {
+    problem =
+        "its certificate names " + info.name + " but carries the key registered for " + registered;
+    return {};
+  }
+  if (cfg_.find_node(registered) == nullptr) {
+    problem = "'" + registered + "' is registered but not a node of this cluster";
+    return {};
+  }
+  auto now = std::chrono::system_clock::now();
+  if (now < info.not_before) {
+    problem = "the certificate of " + registered + " is not valid yet";
+    return {};
+  }
+  if (now > info.not_after) {
+    problem = "the certificate of " + registered + " has expired";
+    return {};
+  }
+  if (warn)
+    warn_if_expiring(info, node_);
+  return registered;
+}
+
+own_identity trust::own() const {
+  std::lock_guard<std::mutex> guard{mutex_};
+  return own_;
 }
 
 void trust::reload_registry() {
-  auto path = expand_node(cfg_.tls.registry, node_);
-  auto stamp = stamp_of(path);
+  auto stamp = stamp_of(registry_path_);
   if (stamp == registry_stamp_)
     return;
   try {
-    auto fresh = registry::load(path);
+    auto fresh = registry::load(registry_path_);
     std::lock_guard<std::mutex> guard{mutex_};
     registry_ = std::move(fresh);
     registry_stamp_ = stamp;
-    spdlog::info("[{}] registry reloaded: {}", node_, path);
+    spdlog::info("[{}] registry reloaded: {}", node_, registry_path_);
   } catch (const std::exception& e) {
     // Keep the last good registry: a half-written file must not lock every peer out.
     spdlog::warn("[{}] registry not reloaded: {}", node_, e.what());
   }
 }
 
-void trust::reload_key() {
-  auto stamp = stamp_of(key_);
-  if (stamp == key_stamp_)
+void trust::reload_identity() {
+  auto stamp = stamp_of(key_path_) + " " + stamp_of(certificate_path_);
+  if (stamp == identity_stamp_)
     return;
   try {
-    auto fresh = std::make_shared<signing_key>(key_);
+    check_identity_files(key_path_, certificate_path_, node_);
+    auto key = text_of(key_path_);
+    auto certificate = text_of(certificate_path_);
     std::lock_guard<std::mutex> guard{mutex_};
-    signing_ = std::move(fresh);
-    key_stamp_ = stamp;
-    spdlog::info("[{}] key reloaded: {}", node_, key_);
+    own_ = own_identity{std::move(key), std::move(certificate), own_.generation + 1};
+    identity_stamp_ = stamp;
+    spdlog::info("[{}] key and certificate reloaded: {}", node_, certificate_path_);
   } catch (const std::exception& e) {
-    spdlog::warn("[{}] key not reloaded: {}", node_, e.what());
+    spdlog::warn("[{}] key and certificate not reloaded: {}", node_, e.what());
   }
-}
-
-bool trust::is_operator(const std::string& name) {
-  std::lock_guard<std::mutex> guard{mutex_};
-  auto entry = registry_.find_name(name);
-  return entry != nullptr && entry->is_operator;
-}
-
-bool trust::verify_operator(const std::string& name, const std::string& data,
-                            const std::string& signature) {
-  std::string public_key;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    auto entry = registry_.find_name(name);
-    if (entry == nullptr || !entry->is_operator)
-      return false;
-    public_key = entry->public_key;
-  }
-  return montana::verify(public_key, data, signature);
-}
-
-std::string trust::sign(const std::string& data) {
-  std::shared_ptr<signing_key> key;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    key = signing_;
-  }
-  return key->sign(data);
-}
-
-bool trust::verify(const std::string& node, const std::string& data, const std::string& signature) {
-  std::string public_key;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    auto entry = registry_.find_name(node);
-    if (entry == nullptr || entry->is_operator)
-      return false;
-    public_key = entry->public_key;
-  }
-  return montana::verify(public_key, data, signature);
-}
-
-std::string trust::sources_stamp() {
-  auto stamp = stamp_of(expand_node(cfg_.tls.registry, node_));
-  for (const auto& n : cfg_.nodes)
-    stamp += " " + stamp_of(certificate_of(cfg_, n.name));
-  std::lock_guard<std::mutex> guard{mutex_};
-  for (const auto& entry : registry_.entries())
-    if (entry.is_operator)
-      stamp += " " + stamp_of(certificate_of(cfg_, entry.node_name));
-  return stamp;
 }
 
 void trust::refresh() {
-  reload_key();
+  reload_registry();
+  reload_identity();
   auto now = std::chrono::steady_clock::now();
-  if (now - expiry_checked_ > std::chrono::hours{12}) {
+  if (now - expiry_checked_ > warn_every) {
     expiry_checked_ = now;
     try {
-      warn_if_expiring(inspect_certificate(certificate_), node_);
+      warn_if_expiring(inspect_certificate(certificate_path_), node_);
     } catch (const std::exception& e) {
       spdlog::warn("[{}] {}", node_, e.what());
     }
-    if (!bundle_path_.empty())
-      write_bundle(bundle_path_); // warns about the peers' certificates
   }
-  if (!bundle_path_.empty() && sources_stamp() != bundle_stamp_) {
-    spdlog::info("[{}] certificates or registry changed: rewriting the trusted bundle", node_);
-    write_bundle(bundle_path_);
-  }
-}
-
-void trust::write_bundle(const std::string& path) {
-  bundle_path_ = path;
-  bundle_stamp_ = sources_stamp();
-  reload_registry();
-  registry reg;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    reg = registry_;
-  }
-  write_file_atomically(path, trusted_bundle(cfg_, reg, true, node_), 0644, true);
-}
-
-std::string trusted_bundle(const config& cfg, const registry& reg, bool operators,
-                           const std::string& self) {
-  std::string bundle;
-  // One check for nodes and operators: the certificate names them, its UID is its key's
-  // address, the registry pins that key for the name, and it has not expired.
-  auto add = [&](const std::string& name, bool is_operator) {
-    auto cert = certificate_of(cfg, name);
-    try {
-      auto info = inspect_certificate(cert);
-      auto entry = reg.find_name(name);
-      if (info.name != name)
-        throw identity_error(cert + ": belongs to '" + info.name + "'");
-      if (info.uid != info.address)
-        throw identity_error(cert + ": its UID is not the address of its key");
-      if (entry == nullptr || entry->public_key != info.public_key)
-        throw identity_error(cert + ": its key is not the registry's key for " + name);
-      if (info.is_operator != is_operator)
-        throw identity_error(cert + (is_operator ? ": is a node's certificate, not an operator's"
-                                                 : ": is an operator's certificate, not a node's"));
-      if (info.not_after < std::chrono::system_clock::now())
-        throw identity_error(cert + ": expired");
-      if (name != self)
-        warn_if_expiring(info, self);
-      std::ifstream in{cert};
-      std::stringstream text;
-      text << in.rdbuf();
-      bundle += text.str();
-    } catch (const std::exception& e) {
-      spdlog::warn("[{}] {} cannot {}: {}", self, is_operator ? "operator " + name : name,
-                   is_operator ? "use the shell" : "link", e.what());
-    }
-  };
-  for (const auto& n : cfg.nodes)
-    add(n.name, false);
-  if (operators)
-    for (const auto& entry : reg.entries())
-      if (entry.is_operator)
-        add(entry.node_name, true);
-  return bundle;
 }
 
 void create_cluster_identities(config& cfg, const std::string& dir) {
-  cfg.tls.enabled = true;
   cfg.tls.key = (fs::path{dir} / "{node}.key").string();
   cfg.tls.certificates = dir;
   cfg.tls.registry = (fs::path{dir} / "nodes.json").string();

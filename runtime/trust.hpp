@@ -1,73 +1,64 @@
-// Who is who on the TLS channel: this node's key and certificate, every node's certificate,
-// and the registry that pins each name to its key.
+// Who is who on the channel: this node's key and certificate, and the registry that pins each
+// node's name to its key. A peer is the node whose registered key its TLS certificate carries:
+// the TLS 1.3 handshake proves the peer holds that key, so the identity is bound to the very
+// connection that carries the link (no separate signature, nothing to relay).
 #pragma once
 
-#include "actors/prover.hpp"
 #include "runtime/config.hpp"
 #include "runtime/identity.hpp"
 #include "runtime/registry.hpp"
 
 #include <chrono>
-#include <memory>
+#include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
-#include <vector>
 
 namespace montana {
 
-/// Checked at start-up (before CAF builds any TLS context: CAF fails late and hangs on a bad
-/// file) and used by the gateway to sign and check the hello handshake.
-class trust final : public prover {
+/// This node's key and certificate as PEM text; `generation` grows when the files change.
+struct own_identity {
+  std::string key_pem;
+  std::string certificate_pem;
+  uint64_t generation = 0;
+};
+
+/// Thread-safe: the channel's I/O thread identifies peers while the refresher re-reads files.
+class trust {
 public:
   /// Checks this node's key and certificate against each other, its name and the registry;
   /// throws identity_error or registry_error with one line naming the file that is wrong.
   trust(const config& cfg, const std::string& node);
 
-  std::string sign(const std::string& data) override;
-  bool verify(const std::string& node, const std::string& data,
-              const std::string& signature) override;
-  bool is_operator(const std::string& name) override;
-  bool verify_operator(const std::string& name, const std::string& data,
-                       const std::string& signature) override;
-  /// Rewrites the bundle when a certificate or the registry changed on disk.
-  void refresh() override;
+  /// The node whose registered key `cert` carries, when it is a node of this cluster's
+  /// configuration and the certificate names it and is valid now; else empty, with `problem`.
+  std::string identify(x509_st& cert, std::string& problem);
 
-  const std::string& key_path() const { return key_; }
-  const std::string& certificate_path() const { return certificate_; }
+  own_identity own() const;
 
-  /// Writes trusted_bundle() with the operators, CAF's cafile: only those nodes and operators can
-  /// complete a TLS handshake with us. CAF reads it at every new connection, so refresh() keeps
-  /// it current.
-  void write_bundle(const std::string& path);
+  /// Re-reads the registry, this node's key and its certificate when their files changed (a
+  /// registry or identity that no longer loads keeps the last good one, with a warning), and
+  /// repeats the expiry warning every 12 hours. Blocking file I/O: the refresher thread calls it.
+  void refresh();
 
 private:
-  /// Stamps of the registry and of every node's and operator's certificate file.
-  std::string sources_stamp();
-  /// Re-reads the registry / this node's key when the file changed (refresher thread only).
   void reload_registry();
-  void reload_key();
+  void reload_identity();
 
   const config& cfg_;
   std::string node_;
-  std::string key_;
-  std::string certificate_;
-  /// Guards registry_ and signing_: the gateway reads them, the refresher replaces them.
-  std::mutex mutex_;
+  std::string registry_path_;
+  std::string key_path_;
+  std::string certificate_path_;
+  mutable std::mutex mutex_;
   registry registry_;
   std::string registry_stamp_;
-  std::shared_ptr<signing_key> signing_;
-  std::string key_stamp_;
+  own_identity own_;
+  std::string identity_stamp_;
   std::chrono::steady_clock::time_point expiry_checked_;
-  std::string bundle_path_;
-  /// Stamp of every file the bundle was made from.
-  std::string bundle_stamp_;
+  /// When each peer's expiring certificate was last warned about.
+  std::map<std::string, std::chrono::steady_clock::time_point> peer_warned_;
 };
-
-/// The certificates of every node of `cfg` (and, with `operators`, of every operator of `reg`)
-/// that are valid and carry the key `reg` pins for their name, as one PEM text: a cafile. Each
-/// certificate left out is one warning "[self] NAME cannot link: FILE: PROBLEM".
-std::string trusted_bundle(const config& cfg, const registry& reg, bool operators,
-                           const std::string& self);
 
 /// For the demo and tests: a fresh identity for every node of `cfg` in `dir` (keys, certificates
 /// and the registry), and cfg.tls pointed at them.

@@ -2,10 +2,6 @@
 #define CAF_TEST_NO_MAIN
 #include <caf/test/unit_test_impl.hpp>
 
-#include "runtime/tls.hpp"
-
 int main(int argc, char** argv) {
-  // Before any test touches OpenSSL: it reads its configuration once, at its first use.
-  montana::enforce_tls13();
   return caf::test::main(argc, argv);
 }

@@ -2,13 +2,11 @@
 // the holder, graceful stops (SIGTERM's leave) and operator step-downs. Prints p50/p99 of
 // failover time (holder's node killed -> successor's duty process started), of the gaps of a
 // hand-back, a graceful stop and a step-down (old holder's process stopped -> new holder's
-// process started) and of overlap, and the time from start to a full mesh, for the TLS channel
-// and the plain transport in the same run. See docs/benchmarks.md.
+// process started) and of overlap, and the time from start to a full mesh. See
+// docs/benchmarks.md.
 //
 //   montana-bench-failover [--trials N] [--profile standard|fast|test]
-//                          [--transport both|tls|plain]
 #include "bench/stats.hpp"
-#include "runtime/tls.hpp"
 #include "support/cluster.hpp"
 
 #include <spdlog/spdlog.h>
@@ -62,9 +60,9 @@ double mesh_ms(cluster& c) {
   return (now_us() - begin) / 1000.0;
 }
 
-/// Kills and restarts amsterdam `trials` times and prints the figures of one transport.
-void run(profile p, bool tls, int trials) {
-  cluster c{p, [tls](config& cfg) { cfg.tls.enabled = tls; }};
+/// Kills and restarts amsterdam `trials` times and prints the figures.
+void run(profile p, int trials) {
+  cluster c{p};
   auto mesh = mesh_ms(c);
   if (!c.wait_for_holder("amsterdam", 30s))
     throw std::runtime_error("the cluster never settled on amsterdam");
@@ -113,7 +111,6 @@ void run(profile p, bool tls, int trials) {
     if (!c.wait_for_holder("amsterdam", 30s))
       throw std::runtime_error("trial " + std::to_string(t) + ": resume moved nothing");
   }
-  std::printf("-- transport %s\n", tls ? "TLS 1.3" : "plain");
   std::printf("%-34s %8.1f ms\n", "start to full five-node mesh", mesh);
   report("failover (kill -> successor runs)", failover);
   report("hand-back gap (stop -> start)", gap);
@@ -126,16 +123,12 @@ void run(profile p, bool tls, int trials) {
 } // namespace
 
 int main(int argc, char** argv) {
-  enforce_tls13();
   int trials = 20;
   auto p = profile::standard;
   std::string profile_name = "standard";
-  std::string transport = "both";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--trials") == 0) {
       trials = std::atoi(argv[i + 1]);
-    } else if (std::strcmp(argv[i], "--transport") == 0) {
-      transport = argv[i + 1];
     } else if (std::strcmp(argv[i], "--profile") == 0) {
       profile_name = argv[i + 1];
       p = profile_name == "fast"   ? profile::fast
@@ -146,10 +139,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::warn);
   std::printf("profile %s, %d trials, five in-process nodes\n", profile_name.c_str(), trials);
   try {
-    if (transport != "plain")
-      run(p, true, trials);
-    if (transport != "tls")
-      run(p, false, trials);
+    run(p, trials);
   } catch (const std::exception& e) {
     std::cerr << e.what() << "\n";
     return 1;

@@ -82,12 +82,14 @@ CAF_TEST(the package holds the binary unit config docs and maintainer scripts) {
   GUARD_REQUIRE(depends != std::string::npos);
   auto depends_line = info.substr(depends + 1, info.find('\n', depends + 1) - depends - 1);
   for (std::string dependency :
-       {"adduser", "procps", "libcaf-core", "libcaf-io", "libcaf-openssl", "libssl3", "libsystemd0",
-        "libspdlog", "libfmt", "libtomlplusplus", "libboost-filesystem", "libgit2", "libedit"}) {
+       {"adduser", "procps", "libcaf-core", "libssl3", "libsystemd0", "libspdlog", "libfmt",
+        "libtomlplusplus", "libboost-filesystem", "libgit2", "libedit"}) {
     CAF_CHECK(contains(depends_line, dependency));
     if (!contains(depends_line, dependency))
       CAF_MESSAGE(dependency << " missing from" << depends_line);
   }
+  // No part of CAF that would listen to the network.
+  CAF_CHECK(!contains(depends_line, "libcaf-io"));
 
   auto control = dir + "/control";
   output_of({dpkg_deb, "-e", deb, control});

@@ -1,5 +1,6 @@
-// deploy/deploy.sh, the rolling deploy: its plan (--dry-run) against five in-process nodes, and a
-// real roll over SSH to five test hosts (tests/deploy/fake_host.sh: each a private overlay copy
+// deploy/deploy.sh, the rolling deploy: its plan (--dry-run) against five in-process nodes (their
+// shells reached through tests/deploy/local_ssh, an ssh stand-in), and a real roll over SSH to
+// five test hosts (tests/deploy/fake_host.sh: each a private overlay copy
 // of this machine with its own sshd, the package installed by the real dpkg and run by the
 // systemctl stand-in as the unit says, on its own loopback address), judged by the duty
 // recorder's records: every node restarted, the duty never ran twice.
@@ -30,6 +31,7 @@ namespace {
 
 const std::vector<std::string> five{"amsterdam", "moscow", "almaty", "spb", "novosibirsk"};
 const std::string deploy_script = MONTANA_SOURCE_DIR "/deploy/deploy.sh";
+const std::string local_ssh = MONTANA_SOURCE_DIR "/tests/deploy/local_ssh";
 
 /// Runs deploy.sh with `args` to its end; its exit code and everything it printed.
 std::pair<int, std::string> deploy(const std::string& dir, std::vector<std::string> args,
@@ -55,7 +57,6 @@ std::vector<std::string> planned(const std::string& output) {
 CAF_TEST(a dry run plans the standbys in reverse chain order and the holder last) {
   cluster c;
   live_dir = c.dir();
-  auto key = c.add_operator("alice");
   auto config = c.write_config_file();
   std::string why;
   auto deb = build_package(c.dir(), why);
@@ -65,8 +66,10 @@ CAF_TEST(a dry run plans the standbys in reverse chain order and the holder last
   }
   c.start_all();
   GUARD_REQUIRE(c.wait_for_holder("amsterdam", 15s));
-  std::vector<std::string> base{"--dry-run",  "--package", deb,        "--config",         config,
-                                "--identity", key,         "--binary", MONTANA_BINARY_PATH};
+  auto ssh = "env MONTANA_TEST_BINARY=" MONTANA_BINARY_PATH " MONTANA_TEST_CONFIG=" + config + " " +
+             local_ssh;
+  std::vector<std::string> base{"--dry-run", "--package",         deb,     "--config", config,
+                                "--binary",  MONTANA_BINARY_PATH, "--ssh", ssh};
   auto [code, out] = deploy(c.dir(), base);
   CAF_CHECK_EQUAL(code, 0);
   CAF_CHECK_EQUAL(planned(out), (std::vector<std::string>{"novosibirsk", "spb", "almaty", "moscow",
@@ -159,7 +162,7 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
   duty.startup_delay = duration{500};
   duty.stop_grace = duration{2000};
   GUARD_REQUIRE(write_file(setup + "/montana.toml", config_text(cfg)));
-  // Identities: five nodes and an operator; the hosts get the certificates and the registry.
+  // Identities: the hosts get the certificates and the registry.
   auto ids = dir + "/ids";
   auto registry = setup + "/nodes.json";
   for (const auto& n : five) {
@@ -168,18 +171,23 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
     fs::copy_file(info.files.cert_path, setup + "/certs/" + n + ".crt");
     fs::copy_file(info.files.key_path, setup + "/" + n + ".key");
   }
-  auto alice = create_identity("alice", dir + "/operator", 30, true);
-  register_identity(registry, alice.files.cert_path, cfg, std::string{"alice"});
-  fs::copy_file(alice.files.cert_path, setup + "/certs/alice.crt");
   GUARD_REQUIRE(run_tool({find_tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f",
                           setup + "/id_ed25519"},
                          dir + "/keygen.out") == 0);
-  // The admin's side: the same cluster, the hosts' certificates and registry for the shell.
-  auto admin = cfg;
-  admin.tls.certificates = setup + "/certs";
-  admin.tls.registry = registry;
+  // The admin's side: the same cluster.
   auto admin_config = dir + "/admin.toml";
-  GUARD_REQUIRE(write_file(admin_config, config_text(admin)));
+  GUARD_REQUIRE(write_file(admin_config, config_text(cfg)));
+  auto ssh = "ssh -p " + std::to_string(ssh_port) + " -i " + setup +
+             "/id_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=no "
+             "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR";
+  std::vector<std::string> ssh_argv;
+  {
+    std::istringstream words{ssh};
+    for (std::string w; words >> w;)
+      ssh_argv.push_back(w);
+    ssh_argv[0] = find_tool("ssh");
+  }
+  auto host_of = [&](const std::string& node) { return "root@" + cfg.find_node(node)->host; };
 
   std::vector<pid_t> hosts;
   auto end_hosts = [&] {
@@ -207,16 +215,19 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
     hosts.push_back(pid);
     live_children.push_back(pid);
   }
-  // One answer of the shell; on a loaded machine an attempt may fail, so up to three.
+  // One answer of the host's own shell, over SSH; on a loaded machine an attempt may fail, so up
+  // to three.
   auto shell_json = [&](const std::string& node, const std::string& command) {
     for (int attempt = 0; attempt < 3; ++attempt) {
-      process p{dir,
-                {"shell", "--config", admin_config, "--identity", alice.files.key_path, "--node",
-                 node, "--json", command}};
-      auto code = p.wait(20s);
-      if (code && *code == 0)
-        return json::parse(p.out());
-      CAF_MESSAGE("shell --node " << node << " " << command << ": " << p.err());
+      auto argv = ssh_argv;
+      argv.push_back(host_of(node));
+      argv.push_back("montana-actors shell --node " + node + " --json " + command);
+      auto out_file = dir + "/shell.out";
+      auto code = run_tool(argv, out_file, 20s);
+      auto text = read_file(out_file);
+      if (code == 0)
+        return json::parse(text);
+      CAF_MESSAGE("shell --node " << node << " " << command << ": " << text);
     }
     return json{};
   };
@@ -253,14 +264,10 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
         },
         30s);
 
-  auto ssh = "ssh -p " + std::to_string(ssh_port) + " -i " + setup +
-             "/id_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=no "
-             "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR";
-  auto [code, out] =
-      deploy(dir,
-             {"--package", upgrade, "--config", admin_config, "--identity", alice.files.key_path,
-              "--binary", MONTANA_BINARY_PATH, "--ssh", ssh, "--timeout", "90"},
-             400s);
+  auto [code, out] = deploy(dir,
+                            {"--package", upgrade, "--config", admin_config, "--binary",
+                             MONTANA_BINARY_PATH, "--ssh", ssh, "--timeout", "90"},
+                            400s);
   CAF_CHECK_EQUAL(code, 0);
   // One host after the other, in the planned order, each healthy before the next.
   size_t at = 0;
@@ -283,13 +290,8 @@ CAF_TEST(a real roll upgrades five hosts one by one and the duty never runs twic
   // Every host has revision 2 installed and runs a new incarnation; the duty is back on
   // amsterdam, and it never ran twice.
   for (size_t i = 0; i < five.size(); ++i) {
-    std::vector<std::string> query;
-    std::istringstream words{ssh};
-    for (std::string w; words >> w;)
-      query.push_back(w);
-    query[0] = find_tool("ssh");
-    query.insert(query.end(),
-                 {"root@" + cfg.nodes[i].host, "dpkg-query -W -f '${Version}' montana-actors"});
+    auto query = ssh_argv;
+    query.insert(query.end(), {host_of(five[i]), "dpkg-query -W -f '${Version}' montana-actors"});
     auto out_file = dir + "/" + five[i] + ".version";
     CAF_CHECK_EQUAL(run_tool(query, out_file), 0);
     CAF_CHECK_EQUAL(read_file(out_file), MONTANA_VERSION "-2");

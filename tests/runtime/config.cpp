@@ -45,8 +45,7 @@ std::string error_of(const std::string& text) {
   CAF_FAIL("no error for:\n" << text);
 }
 
-/// A file of this repository. (Not found from __FILE__: with ccache's base_dir that path is
-/// relative to the build directory, and CTest runs the suite elsewhere.)
+/// A file of this repository.
 std::string repo_file(const std::string& relative) {
   auto path = std::filesystem::path{MONTANA_SOURCE_DIR} / relative;
   std::ifstream in{path};
@@ -301,7 +300,7 @@ CAF_TEST(an unknown key lists the known ones) {
                   "checks, rise, fall)");
   CAF_CHECK_EQUAL(error_of(with_rest("[prbe]\n")),
                   "test.toml:1: prbe: unknown key (known: cluster, probe, channel, duty, tls, "
-                  "breath, log, status, state)");
+                  "breath, log, status, state, shell)");
   CAF_CHECK_EQUAL(error_of(with_rest("[duty.x]\ncommand = \"x\"\nstop-grace = 1\n")),
                   "test.toml:3: duty.x.stop-grace: unknown key (known: chain, command, env, "
                   "stop_grace, startup_delay, restart_min, restart_max)");
@@ -479,15 +478,27 @@ CAF_TEST(the tls table sets the identity files and node placeholders expand) {
   auto cfg = parse_config(with_rest("[tls]\nkey = \"/keys/{node}.key\"\ncertificates = \"/certs\"\n"
                                     "registry = \"/reg/nodes.json\"\n"),
                           "test.toml");
-  CAF_CHECK(cfg.tls.enabled);
   CAF_CHECK_EQUAL(expand_node(cfg.tls.key, "alpha"), "/keys/alpha.key");
   CAF_CHECK_EQUAL(cfg.tls.certificates, "/certs");
   CAF_CHECK_EQUAL(cfg.tls.registry, "/reg/nodes.json");
-  auto plain = parse_config(with_rest("[tls]\nenabled = false\n"), "test.toml");
-  CAF_CHECK(!plain.tls.enabled);
-  CAF_CHECK_EQUAL(error_of(with_rest("[tls]\nenabled = \"no\"\n")).substr(0, 14), "test.toml:2: t");
-  CAF_CHECK(error_of(with_rest("[tls]\nenabled = \"no\"\n")).find("tls.enabled") !=
+  // The channel is always TLS: the old switch is an unknown key.
+  CAF_CHECK(error_of(with_rest("[tls]\nenabled = false\n")).find("tls.enabled: unknown key") !=
             std::string::npos);
+}
+
+CAF_TEST(the shell table sets the socket and the channel table its limits) {
+  auto cfg = parse_config(with_rest("[shell]\nsocket = \"/run/x/{node}.sock\"\n[channel]\n"
+                                    "handshake_timeout = \"2s\"\nmax_handshakes = 10\n"
+                                    "max_handshakes_per_host = 3\n"),
+                          "test.toml");
+  CAF_CHECK_EQUAL(expand_node(cfg.shell.socket, "alpha"), "/run/x/alpha.sock");
+  CAF_CHECK_EQUAL(cfg.channel.handshake_timeout.count(), 2000);
+  CAF_CHECK_EQUAL(cfg.channel.max_handshakes, 10);
+  CAF_CHECK_EQUAL(cfg.channel.max_handshakes_per_host, 3);
+  CAF_CHECK(error_of(with_rest("[channel]\nmax_handshakes = 0\n")).find("max_handshakes") !=
+            std::string::npos);
+  CAF_CHECK_EQUAL(parse_config(with_rest(""), "test.toml").shell.socket,
+                  "/run/montana/{node}.sock");
 }
 
 CAF_TEST(the breath table sets every field and expands the node name) {
@@ -600,7 +611,9 @@ CAF_TEST(a reload names what only a restart can change) {
   fresh.duties[0].command = {"/bin/true"};
   fresh.duties[0].stop_grace = duration{1000};
   CAF_CHECK_EQUAL(changes_needing_restart(running, fresh), std::vector<std::string>{});
+  // The probe's timeout is no longer the dial's: a reload applies it.
   fresh.probe.timeout = duration{600};
+  CAF_CHECK_EQUAL(changes_needing_restart(running, fresh), std::vector<std::string>{});
   fresh.channel.heartbeat_interval = duration{700};
   fresh.nodes[4].host = "10.0.0.5";
   fresh.duties[0].chain = {"moscow", "amsterdam"};
@@ -609,15 +622,14 @@ CAF_TEST(a reload names what only a restart can change) {
   fresh.state.dir = "/srv";
   fresh.tls.key = "/other.key";
   fresh.breath.repo = "/srv/repo";
+  fresh.shell.socket = "/srv/shell.sock";
   auto brain = fresh.duties[0];
   brain.name = "brain";
   fresh.duties.push_back(brain);
-  CAF_CHECK_EQUAL(
-      changes_needing_restart(running, fresh),
-      (std::vector<std::string>{"[[cluster.nodes]]", "[channel]",
-                                "probe.timeout (as the dial timeout, 2 x timeout)", "[tls]",
-                                "[breath]", "[status]", "[state]", "duty bot: chain",
-                                "duty bot: startup_delay", "duty brain (new)"}));
+  CAF_CHECK_EQUAL(changes_needing_restart(running, fresh),
+                  (std::vector<std::string>{"[[cluster.nodes]]", "[channel]", "[tls]", "[breath]",
+                                            "[status]", "[state]", "[shell]", "duty bot: chain",
+                                            "duty bot: startup_delay", "duty brain (new)"}));
   fresh.duties.erase(fresh.duties.begin());
   auto removed = changes_needing_restart(running, fresh);
   CAF_CHECK_EQUAL(removed.back(), "duty bot (removed)");

@@ -5,6 +5,7 @@
 
 #include "actors/bot_supervisor.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -242,6 +244,26 @@ CAF_TEST(start output and exit arrive in order) {
   CAF_CHECK(failed.empty());
   // A signal for a child that is gone is a no-op.
   launcher->signal(id, SIGKILL);
+}
+
+// Asio and Boost.Process open their descriptors without close-on-exec: a duty process used to
+// inherit the service's listening socket and its TLS connections, and kept the port bound after
+// the service stopped ("Address already in use" when it came back).
+CAF_TEST(a duty process inherits no descriptor of the service but its standard streams) {
+  int leaked = ::socket(AF_INET, SOCK_STREAM, 0);
+  CAF_REQUIRE(leaked > 2);
+  auto id = start({{"/bin/sh", "-c", "cd /proc/self/fd && echo *"}, {}, "test/sh"});
+  CAF_REQUIRE(await_exit(id));
+  ::close(leaked);
+  auto out = lines(id, "stdout");
+  CAF_REQUIRE_EQUAL(out.size(), 1u);
+  // The shell's standard streams, and the directory `echo *` lists.
+  std::istringstream words{out[0]};
+  std::vector<int> fds;
+  for (int fd; words >> fd;)
+    fds.push_back(fd);
+  CAF_CHECK(std::find(fds.begin(), fds.end(), leaked) == fds.end());
+  CAF_CHECK_LESS_OR_EQUAL(fds.size(), 4u);
 }
 
 CAF_TEST(sigterm stops the recorder) {

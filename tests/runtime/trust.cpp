@@ -7,8 +7,13 @@
 #include "support/guard.hpp"
 #include "support/log_capture.hpp"
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 using namespace montana;
@@ -22,6 +27,16 @@ std::string read_all(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+/// The certificate in `path`.
+std::unique_ptr<X509, decltype(&X509_free)> load(const std::string& path) {
+  auto* file = std::fopen(path.c_str(), "r");
+  CAF_REQUIRE(file != nullptr);
+  auto* cert = PEM_read_X509(file, nullptr, nullptr, nullptr);
+  std::fclose(file);
+  CAF_REQUIRE(cert != nullptr);
+  return {cert, &X509_free};
 }
 
 /// Three nodes with fresh identities in a temp dir.
@@ -53,23 +68,13 @@ struct fixture : scratch {
 
 CAF_TEST_FIXTURE_SCOPE(trust_tests, fixture)
 
-CAF_TEST(the bundle holds every registered node certificate) {
+CAF_TEST(registered node certificates identify their node) {
   trust t{cfg, "alpha"};
-  auto bundle = dir + "/bundle.pem";
-  t.write_bundle(bundle);
-  auto text = read_all(bundle);
-  for (const auto& node : {"alpha", "beta", "gamma"})
-    CAF_CHECK(text.find(read_all(cert(node))) != std::string::npos);
-}
-
-CAF_TEST(signatures verify only against the signer registered name) {
-  trust alpha{cfg, "alpha"};
-  trust beta{cfg, "beta"};
-  auto signature = alpha.sign("montana proof 1234 from alpha to beta");
-  CAF_CHECK(beta.verify("alpha", "montana proof 1234 from alpha to beta", signature));
-  CAF_CHECK(!beta.verify("gamma", "montana proof 1234 from alpha to beta", signature));
-  CAF_CHECK(!beta.verify("alpha", "montana proof 1235 from alpha to beta", signature));
-  CAF_CHECK(!beta.verify("nosuch", "montana proof 1234 from alpha to beta", signature));
+  for (const auto* node : {"alpha", "beta", "gamma"}) {
+    std::string problem;
+    CAF_CHECK_EQUAL(t.identify(*load(cert(node)), problem), node);
+    CAF_CHECK(problem.empty());
+  }
 }
 
 CAF_TEST(a node whose registry entry pins another key refuses to start) {
@@ -95,30 +100,58 @@ CAF_TEST(a missing key file refuses the start and names the file) {
   }
 }
 
-CAF_TEST(an unregistered certificate is left out of the bundle with a warning) {
+CAF_TEST(an unregistered key or a certificate naming another node identifies nobody) {
   trust t{cfg, "alpha"};
   rotate("gamma", false);
-  log_capture captured;
-  auto bundle = dir + "/bundle.pem";
-  t.write_bundle(bundle);
-  CAF_CHECK(read_all(bundle).find(read_all(cert("gamma"))) == std::string::npos);
-  CAF_CHECK(read_all(bundle).find(read_all(cert("beta"))) != std::string::npos);
-  auto warnings = captured.lines("warning");
-  CAF_REQUIRE_EQUAL(warnings.size(), 1u);
-  CAF_CHECK(warnings[0].find("gamma cannot link") != std::string::npos);
+  std::string problem;
+  CAF_CHECK_EQUAL(t.identify(*load(cert("gamma")), problem), "");
+  CAF_CHECK(problem.find("is not in the registry") != std::string::npos);
+}
+
+CAF_TEST(a certificate that names another node than its key is registered for is refused) {
+  // A key registered for beta, in a certificate that says it is gamma.
+  auto forged = create_identity("gamma", dir + "/forged");
+  auto registry = registry::load(cfg.tls.registry);
+  auto entry = entry_for(forged, cfg);
+  entry.node_name = "beta";
+  entry.alias = node_alias("beta");
+  entry.ip = "127.0.0.2";
+  entry.priority = 2;
+  registry.upsert(entry);
+  registry.save(cfg.tls.registry);
+  trust t{cfg, "alpha"};
+  std::string problem;
+  CAF_CHECK_EQUAL(t.identify(*load(forged.files.cert_path), problem), "");
+  CAF_CHECK(problem.find("names gamma but carries the key registered for beta") !=
+            std::string::npos);
 }
 
 CAF_TEST(refresh picks up a rotated and registered certificate) {
   trust t{cfg, "alpha"};
-  auto bundle = dir + "/bundle.pem";
-  t.write_bundle(bundle);
   rotate("beta", true);
-  auto fresh = read_all(cert("beta"));
-  CAF_CHECK(read_all(bundle).find(fresh) == std::string::npos);
+  std::string problem;
+  CAF_CHECK_EQUAL(t.identify(*load(cert("beta")), problem), "");
   t.refresh();
-  CAF_CHECK(read_all(bundle).find(fresh) != std::string::npos);
-  trust beta{cfg, "beta"};
-  CAF_CHECK(t.verify("beta", "x", beta.sign("x")));
+  problem.clear();
+  CAF_CHECK_EQUAL(t.identify(*load(cert("beta")), problem), "beta");
+  // Its own rotated identity is picked up for the next connections too.
+  auto before = t.own().generation;
+  rotate("alpha", true);
+  t.refresh();
+  CAF_CHECK_EQUAL(t.own().generation, before + 1);
+  CAF_CHECK_EQUAL(t.own().certificate_pem, read_all(cert("alpha")));
+}
+
+CAF_TEST(an expired certificate identifies nobody) {
+  auto old = create_identity("beta", dir + "/old", -1);
+  auto registry = registry::load(cfg.tls.registry);
+  auto entry = entry_for(old, cfg);
+  registry.upsert(entry);
+  registry.save(cfg.tls.registry);
+  trust t{cfg, "alpha"};
+  std::string problem;
+  CAF_CHECK_EQUAL(t.identify(*load(old.files.cert_path), problem), "");
+  CAF_CHECK(problem.find("expired") != std::string::npos);
 }
 
 CAF_TEST(a certificate that expires within 30 days is warned about) {

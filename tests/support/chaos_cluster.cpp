@@ -70,6 +70,7 @@ config chaos_config(const chaos_plan& plan, const std::vector<net_host>& nodes,
     n.bind = plan.delay_ms > 0 ? "127.0.0.1" : "";
   }
   cfg.state.dir = dir + "/state/{node}";
+  cfg.shell.socket = dir + "/{node}.sock";
   cfg.status.enabled = true;
   cfg.status.host = "127.0.0.1";
   cfg.status.port = status_port;

@@ -112,8 +112,8 @@ private:
 };
 
 /// The cluster's one configuration: every node, its address and how it is dialed (`host` vs
-/// `bind`), the duty polling the stand-in, the status endpoint, identities in `dir`. The one
-/// place the chaos suites make configuration.
+/// `bind`), the duty polling the stand-in, the status endpoint, the shell's socket and state in
+/// `dir`, identities in `dir`. The one place the chaos suites make configuration.
 config chaos_config(const chaos_plan& plan, const std::vector<net_host>& nodes,
                     const telegram_standin& telegram, const std::string& dir);
 

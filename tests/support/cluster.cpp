@@ -39,7 +39,7 @@ std::vector<std::string> linked_nodes(node& n) {
   caf::scoped_actor self{n.system()};
   self->request(n.gateway(), std::chrono::seconds{1}, status_atom::value)
       .receive(
-          [&](std::vector<link_status>& links, uint64_t) {
+          [&](std::vector<link_status>& links) {
             for (const auto& l : links)
               if (l.linked)
                 result.push_back(l.node);
@@ -95,6 +95,7 @@ cluster::cluster(profile p, const std::function<void(config&)>& tweak) : dir_(ma
   // Five nodes on one host cannot share the default's 127.0.0.1:9333; a test turns it on.
   cfg_.status = {};
   cfg_.state.dir = dir_ + "/state/{node}";
+  cfg_.shell.socket = dir_ + "/{node}.sock";
   // A private block of 127/8 per cluster, so suites run side by side and next to a demo.
   std::random_device rd;
   auto block = "127." + std::to_string(1 + rd() % 250) + "." + std::to_string(1 + rd() % 250) + ".";
@@ -120,8 +121,7 @@ cluster::cluster(profile p, const std::function<void(config&)>& tweak) : dir_(ma
     cfg_.probe.retry = duration{30};
     cfg_.probe.rise = 2;
     cfg_.probe.fall = 3;
-    // CAF 0.17.6 drops a dialed connection whose handshake is not done by its first heartbeat
-    // tick: a loaded CI machine needs more than 200 ms for TLS plus BASP.
+    // A loaded CI machine pauses threads for hundreds of milliseconds: links must outlast that.
     cfg_.channel.heartbeat_interval = duration{400};
     cfg_.channel.connection_timeout = duration{1000};
     cfg_.channel.reconnect_max = duration{500};
@@ -150,12 +150,6 @@ void cluster::reconfigure(const std::string& name, const std::function<void(conf
   for (auto& n : nodes_)
     if (n->name() == name && !n->running())
       n = std::make_unique<node>(copy, name, node_options{{}, {}, 2, duration{250}});
-}
-
-std::string cluster::add_operator(const std::string& name) {
-  auto info = create_identity(name, identities(), default_certificate_days, true);
-  register_identity(cfg_.tls.registry, info.files.cert_path, cfg_, name);
-  return info.files.key_path;
 }
 
 std::string cluster::write_config_file() const {

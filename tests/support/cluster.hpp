@@ -69,8 +69,8 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 
 class cluster {
 public:
-  /// Builds (does not start) five nodes with fresh identities over TLS; `tweak` may edit the
-  /// config first (set `tls.enabled = false` for the plain transport).
+  /// Builds (does not start) five nodes with fresh identities; `tweak` may edit the config
+  /// first.
   explicit cluster(profile p = profile::test, const std::function<void(config&)>& tweak = {});
   ~cluster();
 
@@ -82,10 +82,6 @@ public:
   /// Rebuilds the not yet started node `name` from a copy of the configuration that `tweak`
   /// changed: settings that differ per host (the [status] address of one node).
   void reconfigure(const std::string& name, const std::function<void(config&)>& tweak);
-
-  /// A registered operator identity in identities(); returns its key (NAME.crt next to it).
-  /// Nodes trust it from their start, or within a refresh when they already run.
-  std::string add_operator(const std::string& name);
 
   /// The configuration as a TOML file for the real binary (the shell); returns its path.
   std::string write_config_file() const;

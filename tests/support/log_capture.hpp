@@ -31,7 +31,7 @@ public:
 
 private:
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_ =
-      std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+      std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4096);
   std::shared_ptr<spdlog::logger> previous_;
 };
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <filesystem>
 #include <fstream>
 #include <netinet/in.h>
@@ -336,6 +337,8 @@ pid_t test_net::spawn(const std::string& name, const std::vector<std::string>& a
       if (::setns(ns_fd, CLONE_NEWNET) != 0 || ::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 ||
           ::dup2(out_fd, 2) < 0)
         ::_exit(126);
+      // Nothing of the test process's sockets may live on in a host.
+      ::close_range(3, ~0U, 0);
       ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }

@@ -80,6 +80,7 @@ public:
       ::signal(SIGPIPE, SIG_DFL);
       if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0)
         ::_exit(126);
+      ::close_range(3, ~0U, 0);
       ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }

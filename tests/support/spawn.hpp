@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -58,6 +59,8 @@ inline pid_t spawn_child(std::vector<std::string> args, const std::string& in_pa
   if (pid == 0) {
     if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(out_fd, 2) < 0)
       ::_exit(126);
+    // Nothing of the test process's sockets (the nodes' listeners among them) may outlive it.
+    ::close_range(3, ~0U, 0);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

@@ -1,7 +1,7 @@
-#define CAF_SUITE actors.refresher
+#define CAF_SUITE runtime.refresher
 #include "caf/test/dsl.hpp"
 
-#include "actors/prover.hpp"
+#include "runtime/refresher.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -17,20 +17,13 @@ using namespace std::chrono_literals;
 namespace {
 
 /// Counts refreshes; every other one fails.
-class counting_prover final : public prover {
-public:
-  std::string sign(const std::string&) override { return {}; }
-  bool verify(const std::string&, const std::string&, const std::string&) override { return false; }
-  bool is_operator(const std::string&) override { return false; }
-  bool verify_operator(const std::string&, const std::string&, const std::string&) override {
-    return false;
-  }
-  void refresh() override {
+struct counting_refresh {
+  std::atomic<int> refreshes = 0;
+
+  void operator()() {
     if (++refreshes % 2 == 0)
       throw std::runtime_error("disk full");
   }
-
-  std::atomic<int> refreshes = 0;
 };
 
 bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
@@ -46,11 +39,11 @@ bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeo
 } // namespace
 
 CAF_TEST(the refresher refreshes every period through failures and stops when destroyed) {
-  auto p = std::make_shared<counting_prover>();
-  auto r = std::make_unique<refresher>(p, 5ms);
+  auto p = std::make_shared<counting_refresh>();
+  auto r = std::make_unique<refresher>([p] { (*p)(); }, 5ms);
   CAF_CHECK(wait_for([&] { return p->refreshes >= 4; }, 10s));
   // A long period must not delay the stop: the destructor wakes the thread.
-  auto slow = std::make_unique<refresher>(p, 1h);
+  auto slow = std::make_unique<refresher>([p] { (*p)(); }, 1h);
   auto started = std::chrono::steady_clock::now();
   slow.reset();
   r.reset();
