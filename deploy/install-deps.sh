@@ -2,7 +2,8 @@
 # Installs the Debian bookworm packages montana-actors needs to build, package, test and run
 # (dpkg-dev, file: the package's dependencies; adduser: its postinst; systemd: systemd-analyze;
 # jq and openssh-client: deploy.sh; openssh-server: the deploy suite's test hosts; python3: the
-# channel suites' attacking client; shellcheck and clang-format: the source.lint suite).
+# channel suites' attacking client and the chaos suites' Telegram stand-in and duty; shellcheck
+# and clang-format: the source.lint suite).
 # Idempotent: installs only what is missing; does nothing when everything is present.
 set -euo pipefail
 

@@ -594,6 +594,12 @@ tls_channel::tls_channel(asio::io_context& io, channel_params params)
 tls_channel::~tls_channel() = default;
 
 void tls_channel::start(caf::actor sink) {
+  // The links live no longer than the actor that takes their events: when it exits (its node
+  // failed, or stops), they drop at once and the other nodes judge this node dead.
+  sink->attach_functor([weak = std::weak_ptr<core>{core_}] {
+    if (auto c = weak.lock())
+      asio::post(c->io, [c] { c->stop(); });
+  });
   asio::post(core_->io,
              [core = core_, sink = std::move(sink)]() mutable { core->start(std::move(sink)); });
 }

@@ -53,7 +53,8 @@ public:
   tls_channel(const tls_channel&) = delete;
   tls_channel& operator=(const tls_channel&) = delete;
 
-  /// Starts accepting and dialing; the events go to `sink` (the peer actor).
+  /// Starts accepting and dialing; the events go to `sink` (the peer actor). When `sink` exits,
+  /// the channel stops as if by stop(): a node whose peer actor is gone has no links.
   void start(caf::actor sink);
   /// Stops accepting and dialing and closes every connection; no event reaches the sink after
   /// it returns. Must not be called on the I/O thread.

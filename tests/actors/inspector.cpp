@@ -36,8 +36,9 @@ struct fixture : test_coordinator_fixture<config> {
   caf::actor open_console() {
     std::optional<caf::actor> console;
     sys.spawn([&, i = inspector](caf::event_based_actor* client) {
-      client->request(i, caf::infinite, console_atom::value, std::string{"alice"},
-                      console_sink{[](std::string) {}})
+      client
+          ->request(i, caf::infinite, console_atom::value, std::string{"alice"},
+                    console_sink{[](std::string) {}})
           .then([&](caf::actor& x) { console = std::move(x); },
                 [&](caf::error& err) { CAF_MESSAGE("no console: " << sys.render(err)); });
     });

@@ -100,7 +100,16 @@ EOF
 # Not through in_root: $! must be sshd's own pid (chroot execs it).
 chroot "$root" /usr/sbin/sshd -D -e -f /etc/ssh/sshd_config.test 2>>"$shared/$name.sshd.log" &
 sshd_pid=$!
-touch "$shared/$name.ready"
+# Ready once sshd listens (it binds a moment after it starts), for at most 10 s.
+for _ in $(seq 200); do
+  if (exec 3<>"/dev/tcp/$address/$port") 2>/dev/null; then
+    touch "$shared/$name.ready"
+    break
+  fi
+  kill -0 "$sshd_pid" 2>/dev/null || break
+  sleep 0.05
+done
+[ -e "$shared/$name.ready" ] || echo "$name: sshd is not listening on $address:$port" >&2
 while [ "$(started "$parent")" = "$parent_start" ]; do
   sleep 1
 done

@@ -1,6 +1,7 @@
-// The tree itself: every C++ file is formatted as .clang-format says, and every shell script is
-// shellcheck clean. Both tools come from deploy/install-deps.sh; a machine without one fails the
-// check that needs it (a lint that cannot run has not passed).
+// The tree itself: every C++ file is formatted as .clang-format says, every shell script is
+// shellcheck clean, and every Python script (the test helpers) parses. The tools come from
+// deploy/install-deps.sh; a machine without one fails the check that needs it (a lint that cannot
+// run has not passed).
 #define CAF_SUITE source.lint
 #include "caf/test/dsl.hpp"
 
@@ -83,6 +84,24 @@ CAF_TEST(every shell script is shellcheck clean) {
   CAF_MESSAGE(scripts.size() << " scripts");
   GUARD_REQUIRE(scripts.size() > 5);
   check_clean(*this, tool, {}, scripts);
+}
+
+CAF_TEST(every Python script parses) {
+  auto python = find_tool("python3");
+  if (python.empty()) {
+    CAF_ERROR("no python3 on PATH: install the Debian package python3 (deploy/install-deps.sh)");
+    return;
+  }
+  std::vector<fs::path> scripts;
+  for (const auto& f : files_under({"/deploy", "/tests", "/.ci"}))
+    if (f.extension() == ".py")
+      scripts.push_back(f);
+  CAF_MESSAGE(scripts.size() << " scripts");
+  GUARD_REQUIRE(!scripts.empty());
+  // Parsed, not compiled: nothing is written next to the sources.
+  check_clean(*this, python,
+              {"-c", "import ast, sys\nfor f in sys.argv[1:]:\n    ast.parse(open(f).read(), f)"},
+              scripts);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -10,11 +10,8 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
-#include <linux/close_range.h>
 #include <sstream>
 #include <string>
 #include <sys/wait.h>

@@ -148,15 +148,10 @@ private:
 inline int run_tool(const std::vector<std::string>& args, const std::string& out_path,
                     std::chrono::milliseconds timeout = std::chrono::seconds{60}) {
   std::string problem;
-  auto pid = spawn_child(args, "/dev/null", out_path, problem);
-  if (pid < 0)
+  auto code = run_command(args, out_path, timeout, problem);
+  if (!code)
     GUARD_FAIL(problem);
-  live_children.push_back(pid);
-  int status = 0;
-  if (!wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, timeout))
-    GUARD_FAIL(args[0] << " still runs after " << timeout.count() << " ms");
-  std::erase(live_children, pid);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  return *code;
 }
 
 } // namespace montana::testing

@@ -1,14 +1,18 @@
-// Child processes of tests and benchmarks: finding a tool and starting it with its standard
-// streams in files. No test framework needed.
+// Child processes and command-line tools for tests, benchmarks and their helper programs
+// (no CAF test macros in here; support/guard.hpp adds the clean-up of a failed test).
 #pragma once
 
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -65,6 +69,29 @@ inline pid_t spawn_child(std::vector<std::string> args, const std::string& in_pa
   if (pid < 0)
     problem = std::string{"fork failed: "} + std::strerror(errno);
   return pid;
+}
+
+/// Runs `args` (args[0] a path) to its end, stdin empty, stdout and stderr to `out_path`: its
+/// exit code (-N when killed by signal N), or nullopt with `problem` saying why when it could
+/// not start or still ran after `timeout` (it is killed then). Not tracked in live_children.
+inline std::optional<int> run_command(const std::vector<std::string>& args,
+                                      const std::string& out_path,
+                                      std::chrono::milliseconds timeout, std::string& problem) {
+  auto pid = spawn_child(args, "/dev/null", out_path, problem);
+  if (pid < 0)
+    return std::nullopt;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) != pid) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      problem = args[0] + " still ran after " + std::to_string(timeout.count()) + " ms";
+      return std::nullopt;
+    }
+    ::usleep(2000);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 } // namespace montana::testing
