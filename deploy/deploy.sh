@@ -26,7 +26,7 @@
 #   --timeout SECONDS  how long a host may take to come back healthy (default 180)
 #
 # Needs: ssh, jq, dpkg-deb, and a local montana-actors to read the configuration. Exit: 0 all
-# done, 1 the roll stopped, 2 bad usage. docs/runbook.md, "Rolling deploy".
+# done, 1 the roll stopped, 2 bad usage. docs/operations.md, "Rolling deploy".
 set -euo pipefail
 
 die_usage() {

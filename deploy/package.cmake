@@ -14,6 +14,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/deploy/montana.env.example
 install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION usr/share/doc/montana-actors)
 file(GLOB package_docs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${package_docs} DESTINATION usr/share/doc/montana-actors)
+# The alert rules and the dashboard, for the monitoring host (docs/operations.md, "Monitoring").
+install(FILES ${PROJECT_SOURCE_DIR}/deploy/monitoring/montana-alerts.yml
+              ${PROJECT_SOURCE_DIR}/deploy/monitoring/montana-dashboard.json
+        DESTINATION usr/share/montana-actors/monitoring)
 
 # cpack installs what is built and builds nothing itself (deploy/package.sh builds first).
 set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY TRUE)

@@ -66,6 +66,8 @@ CAF_TEST(the package holds the binary unit config docs and maintainer scripts) {
       {"/usr/share/montana-actors/montana.env.example", "-rw-r--r-- root/root"},
       {"/usr/share/doc/montana-actors/README.md", "-rw-r--r-- root/root"},
       {"/usr/share/doc/montana-actors/operations.md", "-rw-r--r-- root/root"},
+      {"/usr/share/montana-actors/monitoring/montana-alerts.yml", "-rw-r--r-- root/root"},
+      {"/usr/share/montana-actors/monitoring/montana-dashboard.json", "-rw-r--r-- root/root"},
   };
   for (const auto& [path, mode] : expected) {
     auto entry = entry_of(files, path);

@@ -3,9 +3,11 @@
 
 #include "actors/breather.hpp"
 #include "runtime/metrics.hpp"
+#include "support/files.hpp"
 
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 
 using namespace montana;
@@ -114,4 +116,29 @@ CAF_TEST(the breath histogram is cumulative and ends in inf) {
   auto quiet = sample();
   quiet.breath = {};
   CAF_CHECK(render_metrics(quiet).find("montana_breath") == std::string::npos);
+}
+
+CAF_TEST(every metric the shipped alert rules and dashboard name is one a node serves) {
+  // The series names a scrape of sample() yields: a histogram's come with suffixes.
+  std::set<std::string> served;
+  std::istringstream lines{render_metrics(sample())};
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] != '#')
+      served.insert(line.substr(0, line.find_first_of("{ ")));
+  CAF_CHECK(served.count("montana_breath_duration_seconds_bucket") == 1);
+  std::regex metric{"montana_[a-z_]+"};
+  for (const auto* file :
+       {"/deploy/monitoring/montana-alerts.yml", "/deploy/monitoring/montana-alerts.test.yml",
+        "/deploy/monitoring/montana-dashboard.json"}) {
+    auto text = montana::testing::read_file(MONTANA_SOURCE_DIR + std::string{file});
+    CAF_REQUIRE(!text.empty());
+    size_t named = 0;
+    for (std::sregex_iterator i{text.begin(), text.end(), metric}, end; i != end; ++i) {
+      ++named;
+      if (served.count(i->str()) == 0)
+        CAF_ERROR(file << " names " << i->str() << ", which no node serves");
+    }
+    CAF_MESSAGE(file << ": " << named << " metric names");
+    CAF_CHECK(named > 5);
+  }
 }
