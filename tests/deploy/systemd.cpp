@@ -137,6 +137,12 @@ struct fixture : scratch {
   std::string init;
 
   fixture() : scratch{"systemd"} {
+    if (::geteuid() != 0)
+      skip("the container needs root");
+    for (auto tool : {"mmdebstrap", "systemd-nspawn", "nsenter", "setpriv"})
+      if (find_tool(tool).empty())
+        skip(std::string{"no "} + tool +
+             " here: tests/deploy/systemd_box.sh deps installs systemd-container and mmdebstrap");
     std::string why;
     deb = build_package(dir, why);
     if (deb.empty())
