@@ -293,6 +293,32 @@ struct fixture : scratch {
          "sed -i 's/^MONTANA_NODE_NAME=.*/MONTANA_NODE_NAME=solo/' /etc/montana/montana.env");
   }
 
+  /// Serves /srv/git over HTTPS on localhost:8443 (tests/deploy/git_https.py as user git, a
+  /// transient unit) with a certificate made here, which the container's CA bundle trusts.
+  void serve_git_over_https() {
+    GUARD_REQUIRE(!openssl_tool().empty());
+    auto out = path("openssl.out");
+    GUARD_REQUIRE(run_tool({openssl_tool(), "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("https.key"),
+                            "-out", path("https.crt"), "-days", "2", "-subj", "/CN=localhost",
+                            "-addext", "subjectAltName=DNS:localhost"},
+                           out) == 0);
+    must("mkdir -p /srv/https");
+    copy_in(MONTANA_SOURCE_DIR "/tests/deploy/git_https.py", "/srv/https/git_https.py");
+    copy_in(path("https.crt"), "/srv/https/https.crt");
+    copy_in(path("https.key"), "/srv/https/https.key");
+    // A minbase root has no /etc/hosts (a real host does) and no CA bundle.
+    must("set -e; chown -R git:git /srv/https; grep -qs localhost /etc/hosts || "
+         "echo '127.0.0.1 localhost' >> /etc/hosts; install -D -m 0644 /srv/https/https.crt "
+         "/etc/ssl/certs/ca-certificates.crt; runuser -u git -- git -C /srv/git/shared.git "
+         "config http.receivepack true; systemd-run --quiet --unit=git-https -p User=git "
+         "python3 /srv/https/git_https.py /srv/git /srv/https/https.crt /srv/https/https.key "
+         "8443");
+    GUARD_REQUIRE(eventually("python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", "
+                             "8443))' 2>/dev/null",
+                             10s));
+  }
+
   /// The pids of the duty's processes that ran, in order of their start.
   std::vector<std::string> duty_starts() {
     std::vector<std::string> pids;
@@ -364,6 +390,16 @@ CAF_TEST(the packaged service runs under systemd as the unit promises) {
                        20s));
   CAF_CHECK(contains(must("runuser -u git -- git -C /srv/git/shared.git log -1 --format=%an main"),
                      "montana solo"));
+  // And over HTTPS (libgit2's TLS, the certificate checked against the system's CA bundle):
+  // git http-backend behind a TLS server in the container, the clone's remote switched to it.
+  serve_git_over_https();
+  must("runuser -u montana -- git -C /var/lib/montana/repo remote set-url origin "
+       "https://localhost:8443/shared.git");
+  must("echo '{\"2\": {\"first_name\": \"bob\"}}' > /var/lib/montana/repo/data/users.json");
+  CAF_CHECK(eventually("runuser -u git -- git -C /srv/git/shared.git show main:data/users.json "
+                       "| grep -q bob",
+                       20s));
+  CAF_CHECK(contains(must("journalctl -u git-https -o cat"), "POST /shared.git/git-receive-pack"));
 
   // Reload: `Reloaded` in the journal means systemd delivered SIGHUP (ExecReload is a kill);
   // the node's own line says what it applied.
