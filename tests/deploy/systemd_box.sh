@@ -12,8 +12,9 @@
 #
 # `root` exits 77 with "skip: WHY" when this machine cannot build a root. The cache lives in
 # $MONTANA_TEST_CACHE, else $XDG_CACHE_HOME/montana-tests, else /var/cache/montana-tests: one
-# directory systemd-root-<key> per package list (the key: a hash of the sorted list). Delete it
-# to rebuild (e.g. after a Debian point release).
+# directory systemd-root-<key> per package list (the key: a hash of the sorted list and of this
+# host's versions of the .deb's dependencies, so an upgraded host builds a new root). Delete
+# the old ones by hand.
 set -euo pipefail
 
 cache=${MONTANA_TEST_CACHE:-${XDG_CACHE_HOME:-/var/cache}/montana-tests}
@@ -68,7 +69,11 @@ root)
     depends_of "$deb"
   ) | sort -u | paste -sd, -)
   suite=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)
-  key=$(echo "$suite $list" | sha256sum | cut -c1-16)
+  # The host's versions of the .deb's dependencies too: the package is linked against them, and
+  # apt inside has no network to fetch newer ones than the root holds.
+  mapfile -t needed < <(depends_of "$deb")
+  versions=$(dpkg-query -W "${needed[@]}" 2>/dev/null | sort || true)
+  key=$(printf '%s\n' "$suite" "$list" "$versions" | sha256sum | cut -c1-16)
   root=$cache/systemd-root-$key
   mkdir -p "$cache"
   # One builder at a time; a second run waits and then finds the root.
