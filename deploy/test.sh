@@ -2,7 +2,8 @@
 # Installs what is missing, builds everything and runs the test suites.
 #   deploy/test.sh              the default build in build/: every suite but the long and the
 #                               known-failing chaos suites (labels chaos-full and
-#                               chaos-known-failing; docs/operations.md, "Tests") — what CI runs
+#                               chaos-known-failing) and the systemd container (label systemd;
+#                               docs/operations.md, "Tests") — what CI runs
 #   deploy/test.sh --sanitize   an AddressSanitizer + UndefinedBehaviorSanitizer build in
 #                               build-sanitize/: the unit and integration suites (ctest -L), any
 #                               finding fails its suite (docs/operations.md, "Tests")
@@ -29,4 +30,4 @@ fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j "$(nproc)"
 cd build
-ctest --output-on-failure -j 2 -LE 'chaos-full|chaos-known-failing'
+ctest --output-on-failure -j 2 -LE 'chaos-full|chaos-known-failing|systemd'

@@ -96,12 +96,18 @@ int run_node(const std::optional<std::string>& config_path,
     spdlog::error("[{}] exiting with code {}: the node failed: {}", name, exit_failure,
                   n.failure().value_or("?"));
     n.stop();
+    service.ended("failed: " + n.failure().value_or("?"));
     return exit_failure;
   }
   spdlog::info("[{}] terminating", name);
   n.leave();
   // A failure during the leave (a stop never confirmed) is one too.
-  return n.failure() ? exit_failure : exit_ok;
+  if (auto failure = n.failure()) {
+    service.ended("failed while leaving: " + *failure);
+    return exit_failure;
+  }
+  service.ended("left the cluster");
+  return exit_ok;
 }
 
 /// With `list`, the nodes in priority order as "NAME HOST PORT" lines (for scripts: deploy.sh).

@@ -75,6 +75,10 @@ void service_notifier::stopping() {
   notify("STOPPING=1\nSTATUS=node " + node_.name() + " leaving");
 }
 
+void service_notifier::ended(const std::string& how) {
+  notify("STATUS=node " + node_.name() + " " + how);
+}
+
 void service_notifier::reloading() {
   notify("RELOADING=1\nSTATUS=node " + node_.name() + " reloading its configuration");
 }

@@ -33,6 +33,10 @@ public:
   /// Ends the health thread and sends STOPPING=1. Idempotent.
   void stopping();
 
+  /// The last STATUS= before the process exits ("left the cluster", "failed: …"): systemd keeps
+  /// it for the stopped unit, where "leaving" would claim a leave still under way.
+  void ended(const std::string& how);
+
   /// RELOADING=1 before a configuration reload (SIGHUP), ready() after it.
   void reloading();
   void ready();

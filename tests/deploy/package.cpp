@@ -96,7 +96,7 @@ CAF_TEST(the package holds the binary unit config docs and maintainer scripts) {
   auto control = dir + "/control";
   output_of({dpkg_deb, "-e", deb, control});
   CAF_CHECK_EQUAL(read_file(control + "/conffiles"), "/etc/montana/montana.toml\n");
-  for (std::string script : {"postinst", "prerm", "postrm"}) {
+  for (std::string script : {"preinst", "postinst", "prerm", "postrm"}) {
     struct stat st {};
     CAF_CHECK(::stat((control + "/" + script).c_str(), &st) == 0 && (st.st_mode & 0777) == 0755);
   }

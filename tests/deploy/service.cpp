@@ -66,6 +66,30 @@ CAF_TEST(the unit passes the verify of systemd analyze) {
   CAF_CHECK_EQUAL(read_file(out), "");
 }
 
+CAF_TEST(the unit rates an exposure of at most 2 by systemd analyze security) {
+  auto tool = find_tool("systemd-analyze");
+  if (tool.empty()) {
+    CAF_MESSAGE(
+        "skipped: no systemd-analyze here (Debian package systemd; deploy/install-deps.sh)");
+    return;
+  }
+  auto out = dir + "/security.out";
+  CAF_CHECK_EQUAL(run_tool({tool, "security", "--offline=true", "--no-pager", unit_path}, out), 0);
+  // "→ Overall exposure level for montana-actors.service: 1.5 OK 🙂"
+  auto text = read_file(out);
+  std::smatch m;
+  GUARD_REQUIRE(std::regex_search(text, m,
+                                  std::regex{"Overall exposure level for "
+                                             "montana-actors\\.service: ([0-9.]+)"}));
+  auto exposure = std::stod(m[1]);
+  CAF_MESSAGE("exposure " << exposure);
+  CAF_CHECK_LESS_OR_EQUAL(exposure, 2.0);
+  // What the duty and the node need kept: raw ICMP sockets, IP, and no W^X rule (a JIT bot).
+  auto unit = read_file(unit_path);
+  CAF_CHECK_EQUAL(unit_value(unit, "AmbientCapabilities"), "CAP_NET_RAW");
+  CAF_CHECK_EQUAL(unit_value(unit, "MemoryDenyWriteExecute"), "");
+}
+
 CAF_TEST(the unit notifies keeps secrets out and outlasts a graceful leave) {
   auto unit = read_file(unit_path);
   CAF_CHECK_EQUAL(unit_value(unit, "Type"), "notify");

@@ -249,7 +249,7 @@ struct fixture : scratch {
     CAF_CHECK(contains(p.err(), "[solo] node up on 127.0.0.1:"));
   }
 
-  /// SIGTERM: STOPPING=1 (and no watchdog ping after it), then exit 0.
+  /// SIGTERM: STOPPING=1 (and no watchdog ping after it), then exit 0 with the last status.
   void expect_clean_stop(notify_socket& socket, process& p) {
     GUARD_REQUIRE(::kill(p.pid(), SIGTERM) == 0);
     std::optional<notification> stopping;
@@ -264,6 +264,8 @@ struct fixture : scratch {
     CAF_CHECK_EQUAL(*code, 0);
     auto after = socket.collect(0ms);
     CAF_CHECK_EQUAL(count_line(after, "WATCHDOG=1"), 0u);
+    // The last status says the leave is over (systemd shows it for the stopped unit).
+    CAF_CHECK(!after.empty() && after.back().text == "STATUS=node solo left the cluster");
   }
 };
 
