@@ -59,6 +59,14 @@ std::string endpoint_text(const tcp::endpoint& ep) {
   return (ep.address().is_v6() ? "[" + address + "]" : address) + ":" + std::to_string(ep.port());
 }
 
+/// Whether a dial to `to` may leave from `source`, an address this node listens on: a loopback
+/// source reaches only loopback (a node behind a relay listens on 127.0.0.1 and dials the other
+/// nodes' public addresses), and the families must match.
+bool may_leave_from(const asio::ip::address& source, const asio::ip::address& to) {
+  return !source.is_unspecified() && source.is_v6() == to.is_v6() &&
+         (!source.is_loopback() || to.is_loopback());
+}
+
 /// Where SSL objects keep a pointer to their connection, for the certificate callback.
 int connection_index() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -76,12 +84,16 @@ struct connection {
   std::shared_ptr<asio::ssl::context> ctx;
   asio::ssl::stream<tcp::socket> stream;
   tcp::resolver resolver;
-  /// Closes the connection when it expires; see `deadline_reason`.
+  /// Closes the connection when it expires; see `deadline_reason`. On an open link it is moved
+  /// only when it expires, to `connection_timeout` after `heard`: a frame costs no timer change.
   asio::steady_timer deadline;
   std::string deadline_reason;
   /// Wakes the writer when a frame is queued.
   asio::steady_timer wake;
   asio::steady_timer beat;
+  /// When the last frame came in, and when the last one was queued to go out.
+  clock_type::time_point heard;
+  clock_type::time_point sent;
   std::deque<std::string> out;
   size_t out_bytes = 0;
   /// The link id once open.
@@ -124,6 +136,7 @@ struct connection {
                   " MiB queued for it: it does not read");
     out_bytes += bytes.size();
     out.push_back(std::move(bytes));
+    sent = clock_type::now();
     wake.cancel();
   }
 };
@@ -225,15 +238,21 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
       caf::anon_send(sink, std::move(message));
   }
 
-  /// Closes the connection when its deadline passes (it moves as the connection makes progress).
-  /// An open link with bytes waiting to be read is not silent: this thread was slow to read them
-  /// (a busy host), and the read resets the deadline.
+  /// Closes the connection when its deadline passes: the handshake's, then an open link's
+  /// silence. An open link that heard a frame since is due `connection_timeout` after it; one
+  /// with bytes waiting to be read is not silent either: this thread was slow to read them (a
+  /// busy host).
   awaitable<void> watch_deadline(std::shared_ptr<connection> c) {
     while (!c->closed) {
       error_code ec;
       co_await c->deadline.async_wait(on_error(ec));
-      if (c->closed || c->deadline.expiry() > clock_type::now())
+      auto now = clock_type::now();
+      if (c->closed || c->deadline.expiry() > now)
         continue;
+      if (c->open && c->heard + params.settings.connection_timeout > now) {
+        c->deadline.expires_at(c->heard + params.settings.connection_timeout);
+        continue;
+      }
       auto waiting = c->stream.lowest_layer().available(ec);
       if (c->open && !ec && waiting + SSL_pending(c->stream.native_handle()) > 0)
         c->set_deadline(params.settings.connection_timeout, c->deadline_reason);
@@ -261,12 +280,15 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
     }
   }
 
+  /// A heartbeat whenever nothing went out for `heartbeat_interval`: any frame tells the other
+  /// end that this one lives, so a link busy with pings and pongs carries fewer heartbeats.
   awaitable<void> heartbeat_loop(std::shared_ptr<connection> c) {
     while (!c->closed) {
       error_code ec;
-      c->beat.expires_after(params.settings.heartbeat_interval);
+      c->beat.expires_at(c->sent + params.settings.heartbeat_interval);
       co_await c->beat.async_wait(on_error(ec));
-      c->enqueue(heartbeat_bytes);
+      if (clock_type::now() >= c->sent + params.settings.heartbeat_interval)
+        c->enqueue(heartbeat_bytes);
     }
   }
 
@@ -339,12 +361,13 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
   awaitable<void> run_link(std::shared_ptr<connection> c) {
     asio::co_spawn(io, heartbeat_loop(c), asio::detached);
     auto timeout = params.settings.connection_timeout;
-    auto silence = "nothing heard for " + std::to_string(timeout.count()) + " ms";
+    c->heard = clock_type::now();
+    c->set_deadline(timeout, "nothing heard for " + std::to_string(timeout.count()) + " ms");
     for (;;) {
-      c->set_deadline(timeout, silence);
       auto body = co_await read_body(c);
       if (!body)
         break;
+      c->heard = clock_type::now();
       auto got = wire::decode(*body, c->node);
       if (got.result == wire::outcome::unknown_type) {
         note(c->node + " unknown", c->node + " sent " + got.problem + ": ignored");
@@ -466,8 +489,8 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
     }
   }
 
-  /// Resolves, connects (from this node's own address when it has one) and runs TLS; "" once
-  /// TLS is up, else the problem.
+  /// Resolves, connects (from this node's own address when it has one that reaches the peer)
+  /// and runs TLS; "" once TLS is up, else the problem.
   awaitable<std::string> connect(std::shared_ptr<connection> c, const node_entry& peer) {
     error_code ec;
     auto endpoints =
@@ -486,8 +509,7 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
       socket.close(ignored);
       socket.open(entry.endpoint().protocol(), ec);
       close_on_exec(socket.native_handle());
-      if (!ec && !parse && !source.is_unspecified() &&
-          source.is_v6() == entry.endpoint().address().is_v6())
+      if (!ec && !parse && may_leave_from(source, entry.endpoint().address()))
         socket.bind(tcp::endpoint{source, 0}, ec);
       if (ec) {
         problem = "cannot bind to " + local + ": " + ec.message();

@@ -12,7 +12,8 @@
 //     for the node dialed                             for a node of the cluster
 //   hello ------------------------------------------------------------------> hello (both at once)
 //   check: same major version; the hello names the certificate's node; the dialer ranks higher
-//   open: link_opened to the peer actor; frames both ways; a heartbeat every heartbeat_interval
+//   open: link_opened to the peer actor; frames both ways; a heartbeat whenever nothing went out
+//   for heartbeat_interval
 //   closed (an error, nothing heard for connection_timeout, garbage, close(), or a newer link
 //   of the same node): link_closed; the dialer dials again after reconnect_min, and after a
 //   failure backs off (doubling up to reconnect_max), reporting each failure as link_failed.

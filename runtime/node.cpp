@@ -32,11 +32,24 @@ namespace montana {
 
 namespace {
 
+/// How often an idle scheduler worker looks for a job to steal (see make_system_config).
+constexpr std::chrono::milliseconds idle_steal_interval{100};
+
 /// No middleman: the node speaks to other nodes only through its own channel, so no actor is
 /// reachable from the network.
+///
+/// The scheduler idles on its condition variable instead of polling. CAF 0.17.6's defaults have
+/// every worker that runs out of jobs poll its queue 500 times with a 50 us sleep between
+/// (`moderate-poll-attempts`) and then wake every 10 ms (`relaxed-sleep-duration`): with the
+/// handful of messages a node handles per second that alone was most of its idle CPU
+/// (docs/benchmarks.md, "Idle cost"). A message sent from outside a worker (the I/O thread, a
+/// timer) wakes a sleeping worker through the condition variable at once; the timed wake-up
+/// only lets an idle worker steal a job queued behind a busy one, and jobs here are short.
 std::unique_ptr<caf::actor_system_config> make_system_config(const node_options& opts) {
   auto result = std::make_unique<caf::actor_system_config>();
   register_messages(*result);
+  result->set("work-stealing.moderate-poll-attempts", size_t{0});
+  result->set("work-stealing.relaxed-sleep-duration", caf::timespan{idle_steal_interval});
   if (opts.scheduler_threads > 0)
     result->set("scheduler.max-threads", opts.scheduler_threads);
   return result;

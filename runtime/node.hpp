@@ -27,8 +27,9 @@ class trust;
 struct node_options {
   net_checks_ptr checks;
   launcher_ptr launcher;
-  /// CAF scheduler threads; 0 keeps CAF's default (one per core).
-  size_t scheduler_threads = 0;
+  /// CAF scheduler threads; 0 keeps CAF's default (one per core, at least four). A node's actors
+  /// handle a few messages a second and never block, and every idle worker costs wake-ups.
+  size_t scheduler_threads = 2;
   /// How often this node's key and certificate and the registry are checked for changes.
   duration identity_refresh{1000};
   /// Told once, from an actor's thread, after the node failed (a core actor exited without being

@@ -9,9 +9,10 @@
 // figure comes from the stand-in's own log. Prints the seed, a line per trial and, per fault kind:
 // trials, takeover p50/p99, the longest gap without a poller, total and longest overlap (two
 // pollers at once), trials with an overlap, 409s and unsettled trials. See docs/benchmarks.md.
+// With `--mesh`, only N cold starts of all five: the time from the start to a full TLS mesh.
 //
 //   montana-bench-chaos [--trials N] [--seed S] [--rtt MS] [--jitter MS] [--hog N] [--https]
-//                       [--kinds kill,freeze,...] [--hold-min MS] [--hold-max MS]
+//                       [--kinds kill,freeze,...] [--hold-min MS] [--hold-max MS] [--mesh]
 #include "bench/stats.hpp"
 #include "support/chaos_faults.hpp"
 
@@ -39,6 +40,8 @@ struct bench_options {
   std::vector<fault_kind> kinds = all_fault_kinds();
   int hold_min_ms = 4000;
   int hold_max_ms = 10000;
+  /// Only cold starts, timed to the full mesh.
+  bool mesh = false;
 };
 
 /// Figures of one fault kind over its trials.
@@ -75,6 +78,8 @@ bench_options parse(int argc, char** argv) {
       o.hog = std::stoi(value());
     } else if (flag == "--https") {
       o.https = true;
+    } else if (flag == "--mesh") {
+      o.mesh = true;
     } else if (flag == "--hold-min") {
       o.hold_min_ms = std::stoi(value());
     } else if (flag == "--hold-max") {
@@ -154,6 +159,44 @@ void add(kind_figures& f, const trial_result& r) {
   f.unsettled += r.settled ? 0 : 1;
 }
 
+/// From the start of all five to every node linked to the four others, in ms (-1: not within
+/// `timeout`), as each node's status endpoint says.
+double time_to_mesh(chaos_cluster& c, std::chrono::milliseconds timeout) {
+  auto begun = std::chrono::steady_clock::now();
+  c.start_all();
+  if (!c.wait_for_mesh(timeout))
+    return -1;
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begun)
+      .count();
+}
+
+/// `--mesh`: `trials` cold starts of all five (each after all were killed and 1 s passed).
+int mesh_trials(chaos_cluster& c, const bench_options& o) {
+  std::vector<double> formed;
+  int missed = 0;
+  for (int t = 1; t <= o.trials; ++t) {
+    for (const auto& n : c.nodes())
+      c.kill(n);
+    std::this_thread::sleep_for(1s);
+    auto ms = time_to_mesh(c, 60s);
+    if (ms < 0)
+      ++missed;
+    else
+      formed.push_back(ms);
+    std::printf("trial %3d  start to full mesh: %s\n", t,
+                ms < 0 ? "not within 60 s"
+                       : (std::to_string(static_cast<int>(ms)) + " ms").c_str());
+    std::fflush(stdout);
+  }
+  std::printf("\n| RTT | CPU hogs | starts | mesh formed p50 / max | not within 60 s |\n");
+  std::printf("|---|---|---|---|---|\n");
+  std::printf("| %d ms | %d | %d | %.2f / %.2f s | %d |\n", o.rtt_ms, o.hog, o.trials,
+              percentile(formed, 50) / 1000,
+              formed.empty() ? 0.0 : *std::max_element(formed.begin(), formed.end()) / 1000,
+              missed);
+  return missed == 0 ? 0 : 1;
+}
+
 /// Stops everything, heals the network and starts the five again until the head polls alone.
 bool recover(chaos_cluster& c) {
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -178,7 +221,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "montana-bench-chaos: %s\nusage: montana-bench-chaos [--trials N] [--seed S] "
                  "[--rtt MS] [--jitter MS] [--hog N] [--https] [--kinds k1,k2,...] "
-                 "[--hold-min MS] [--hold-max MS]\n",
+                 "[--hold-min MS] [--hold-max MS] [--mesh]\n",
                  e.what());
     return 2;
   }
@@ -186,10 +229,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "montana-bench-chaos: cannot run here: %s\n", why.c_str());
     return 1;
   }
-  std::printf("montana-bench-chaos: seed %llu, %d trials per kind, RTT %d ms (+ up to %d ms "
+  std::printf("montana-bench-chaos: seed %llu, %d %s, RTT %d ms (+ up to %d ms "
               "jitter each way), %d CPU hogs, %s, holds %d-%d ms\n",
-              static_cast<unsigned long long>(o.seed), o.trials, o.rtt_ms, o.jitter_ms, o.hog,
-              o.https ? "HTTPS" : "HTTP", o.hold_min_ms, o.hold_max_ms);
+              static_cast<unsigned long long>(o.seed), o.trials,
+              o.mesh ? "cold starts to a full mesh" : "trials per kind", o.rtt_ms, o.jitter_ms,
+              o.hog, o.https ? "HTTPS" : "HTTP", o.hold_min_ms, o.hold_max_ms);
   std::fflush(stdout);
   std::mt19937_64 rng{o.seed};
   std::map<fault_kind, kind_figures> figures;
@@ -201,14 +245,12 @@ int main(int argc, char** argv) {
     plan.https = o.https;
     chaos_cluster c{plan};
     c.hog(o.hog);
-    auto begun = std::chrono::steady_clock::now();
-    c.start_all();
-    auto meshed = c.wait_for_mesh(120s);
-    auto mesh_ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begun).count();
+    if (o.mesh)
+      return mesh_trials(c, o);
+    auto mesh_ms = time_to_mesh(c, 120s);
     std::printf("start to full mesh: %s\n",
-                meshed ? (std::to_string(static_cast<int>(mesh_ms)) + " ms").c_str()
-                       : "not within 120 s");
+                mesh_ms >= 0 ? (std::to_string(static_cast<int>(mesh_ms)) + " ms").c_str()
+                             : "not within 120 s");
     if (!settle(c, 120s) && !recover(c)) {
       std::printf("the cluster never settled on %s polling alone\n%s\n", c.nodes().front().c_str(),
                   c.diagnostics().c_str());

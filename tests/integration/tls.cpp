@@ -495,6 +495,36 @@ CAF_TEST(floods of idle and half open connections cost a node no link and no cpu
   CAF_CHECK_EQUAL(start_records(c), starts);
 }
 
+CAF_TEST(heartbeats fill only the silences of a link and a silent peer loses it) {
+  auto& c = start_cluster();
+  // spb gone, so that its key's link to novosibirsk replaces no real link.
+  c.kill("spb");
+  // The test profile: a heartbeat after 400 ms with nothing sent, closed after 1 s unheard.
+  // The client pings every 150 ms for 1.5 s: the node answers each, so it sends no heartbeat;
+  // then the client falls silent, as a frozen node does.
+  std::vector<std::string> steps{"hello:spb"};
+  for (int i = 1; i <= 10; ++i) {
+    steps.push_back(R"(frame:{"t":"ping","seq":)" + std::to_string(i) + R"(,"id":1})");
+    steps.emplace_back("sleep:0.15");
+  }
+  steps.emplace_back("read:0.3");
+  auto busy = as_node("spb", "novosibirsk", steps);
+  auto types = frame_types(busy);
+  CAF_MESSAGE("novosibirsk sent: " << dump(busy));
+  CAF_CHECK_EQUAL(std::count(types.begin(), types.end(), "pong"), 10);
+  CAF_CHECK_EQUAL(std::count(types.begin(), types.end(), "hb"), 0);
+  CAF_CHECK(!has(busy, "closed"));
+  // Silent: the node closes the link after 1 s unheard, long before the 5 s handshake deadline.
+  auto silent = as_node("spb", "novosibirsk", {"hello:spb", "read:3"});
+  GUARD_REQUIRE(has(silent, "closed"));
+  auto closed = std::find_if(silent.begin(), silent.end(),
+                             [](const json& j) { return j.contains("closed"); });
+  CAF_MESSAGE("a silent peer's link closed " << (*closed)["closed"] << " s after its hello");
+  CAF_CHECK_LESS((*closed)["closed"].get<double>(), 2.5);
+  c.start("spb");
+  CAF_CHECK(full_mesh(c, 10s));
+}
+
 CAF_TEST(the service links no part of CAF that listens to the network) {
   auto out = path("readelf.out");
   auto readelf = find_tool("readelf");
