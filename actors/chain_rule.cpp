@@ -306,10 +306,11 @@ std::vector<chain_action> chain_rule::on_network(bool up, time_point now) {
     }
     return out;
   }
-  // What we saw while cut off says nothing about who holds the duty now.
+  // What we saw while cut off says nothing about who holds the duty now. Step-downs are kept:
+  // a link that drops tells them again when it is back, and one that did not drop (a short
+  // cut) would not; a node that resumed meanwhile refuses the claim that skips it.
   for (auto& [node, v] : verdicts_)
     v = verdict::unknown;
-  out_.clear();
   ready_ = false;
   ready_at_ = now + startup_delay_;
   return out;
