@@ -82,6 +82,24 @@ struct leader_state {
       self->send(i->second, std::move(msg));
   }
 
+  /// A claim or an answer to a claim: without a link of our own to `node`, every linked node
+  /// passes it on (the receiver takes a duplicate as it takes a repeated claim).
+  void send_or_relay(const std::string& node, relay_kind kind, uint64_t term, uint64_t highest) {
+    auto direct = gateways.find(node);
+    if (direct != gateways.end()) {
+      switch (kind) {
+      case relay_kind::claim:
+        return self->send(direct->second, claim{duty(), params.self, term});
+      case relay_kind::released:
+        return self->send(direct->second, released{duty(), params.self, term, highest});
+      case relay_kind::refused:
+        return self->send(direct->second, refused{duty(), params.self, term, highest});
+      }
+    }
+    for (const auto& [via, gateway] : gateways)
+      self->send(gateway, relay{node, params.self, kind, duty(), term, highest});
+  }
+
   void emit(event_kind kind, std::string text) {
     auto event = node_event{unix_us(), params.self, kind, duty(), std::move(text)};
     for (auto& s : subscribers)
@@ -92,20 +110,21 @@ struct leader_state {
     namespace act = rule_action;
     for (auto& action : actions)
       std::visit(overload{
-                     [&](act::send_claim& x) {
-                       send_to(x.to, claim{duty(), params.self, x.term});
-                     },
+                     [&](act::send_claim& x) { send_or_relay(x.to, relay_kind::claim, x.term, 0); },
                      [&](act::send_released& x) {
-                       send_to(x.to, released{duty(), params.self, x.term, x.highest});
+                       send_or_relay(x.to, relay_kind::released, x.term, x.highest);
                      },
                      [&](act::send_refused& x) {
-                       send_to(x.to, refused{duty(), params.self, x.term, x.highest});
+                       send_or_relay(x.to, relay_kind::refused, x.term, x.highest);
                      },
                      [&](act::send_stepped_down& x) {
                        send_to(x.to, stepped_down{duty(), params.self});
                      },
                      [&](act::send_resumed& x) {
                        send_to(x.to, resumed{duty(), params.self});
+                     },
+                     [&](act::send_state& x) {
+                       send_to(x.to, duty_state{duty(), params.self, x.role, x.term});
                      },
                      [&](act::start_duty& x) { start(coros, x.term); },
                      [&](act::stop_duty& x) { stop(coros, std::move(x.reason)); },
@@ -298,7 +317,9 @@ struct leader_state {
       pending += (pending.empty() ? "" : ", ") + node;
     out.state = {{"role", to_string(rule->role()) + " (" + role_reason + ")"},
                  {"term", std::to_string(rule->term())},
-                 {"ready", rule->ready() ? "yes" : "in startup delay"},
+                 {"ready", !rule->online() ? "no: network down"
+                           : rule->ready() ? "yes"
+                                           : "in startup delay"},
                  {"stepped down", rule->leaving()        ? "leaving"
                                   : rule->stepped_down() ? "yes"
                                                          : "no"},
@@ -321,6 +342,14 @@ struct leader_state {
   void on_link_up(const link_up& x) {
     gateways[x.node] = x.gateway;
     apply(rule->on_link(x.node));
+  }
+
+  void on_network(const network_changed& x) {
+    spdlog::info("[{}] duty {}: network {} ({}){}", params.self, duty(), x.up ? "back" : "down",
+                 x.detail,
+                 x.up ? ": starting over, the duty waits until this node heard who holds it"
+                      : ": this node takes no part until it is back");
+    apply(rule->on_network(x.up, self->clock().now()));
   }
 
   action_result restart(const std::string& by) {
@@ -396,6 +425,11 @@ caf::actor spawn_chain_leader(caf::actor_system& sys, leader_params params) {
               if (self->state.from_peer(x.duty, x.from))
                 self->state.apply(self->state.rule->on_resumed(x.from));
             },
+            [self](const duty_state& x) {
+              if (self->state.from_peer(x.duty, x.from))
+                self->state.apply(self->state.rule->on_state(x.from, x.role, x.term));
+            },
+            [self](const network_changed& x) { self->state.on_network(x); },
             [self](const duty_started& x) {
               spdlog::info("[{}] duty {}: process {} started, term {}", self->state.params.self,
                            x.duty, x.pid, x.term);

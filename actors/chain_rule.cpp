@@ -10,7 +10,7 @@ namespace act = rule_action;
 chain_rule::chain_rule(std::string self, std::vector<std::string> chain,
                        std::chrono::milliseconds startup_delay, time_point start)
     : self_(std::move(self)), chain_(std::move(chain)), self_rank_(rank(self_)),
-      ready_at_(start + startup_delay) {
+      startup_delay_(startup_delay), ready_at_(start + startup_delay) {
   for (const auto& node : chain_)
     if (node != self_)
       verdicts_.emplace(node, verdict::unknown);
@@ -67,7 +67,7 @@ void chain_rule::set_role(duty_role to, std::string reason, std::vector<chain_ac
 }
 
 void chain_rule::evaluate(std::vector<chain_action>& out) {
-  if (!ready_ || stepped_down_)
+  if (!ready_ || stepped_down_ || !online_)
     return;
   if (above_all_gone()) {
     if (role_ == duty_role::standby)
@@ -130,10 +130,17 @@ void chain_rule::begin_release(std::string reason, std::vector<chain_action>& ou
 
 std::vector<chain_action> chain_rule::on_verdict(const std::string& node, verdict value) {
   std::vector<chain_action> out;
-  auto i = verdicts_.find(node);
-  if (i == verdicts_.end())
+  if (verdicts_.count(node) == 0)
     return out;
-  auto before = std::exchange(i->second, value);
+  take_verdict(node, value, out);
+  evaluate(out);
+  release_if_orphaned(out);
+  return out;
+}
+
+void chain_rule::take_verdict(const std::string& node, verdict value,
+                              std::vector<chain_action>& out) {
+  auto before = std::exchange(verdicts_.at(node), value);
   bool below = rank(node) > self_rank_;
   if (value == verdict::dead) {
     // A node that comes back says again whether it stepped down.
@@ -155,9 +162,6 @@ std::vector<chain_action> chain_rule::on_verdict(const std::string& node, verdic
         out.emplace_back(act::send_stepped_down{node});
     }
   }
-  evaluate(out);
-  release_if_orphaned(out);
-  return out;
 }
 
 std::vector<chain_action> chain_rule::on_claim(const std::string& from, uint64_t term) {
@@ -252,8 +256,63 @@ std::vector<chain_action> chain_rule::on_resumed(const std::string& from) {
 
 std::vector<chain_action> chain_rule::on_link(const std::string& node) {
   std::vector<chain_action> out;
-  if (stepped_down_ && rank(node) >= 0 && node != self_)
+  if (rank(node) < 0 || node == self_)
+    return out;
+  out.emplace_back(act::send_state{node, role_, term()});
+  if (stepped_down_)
     out.emplace_back(act::send_stepped_down{node});
+  return out;
+}
+
+std::vector<chain_action> chain_rule::on_state(const std::string& from, duty_role role,
+                                               uint64_t term) {
+  std::vector<chain_action> out;
+  auto from_rank = rank(from);
+  if (from_rank < 0 || from == self_)
+    return out;
+  observe_term(term);
+  // It just spoke to us over a fresh link.
+  out.emplace_back(act::mark_alive{from});
+  auto was_alive = verdict_of(from) == verdict::alive;
+  take_verdict(from, verdict::alive, out);
+  auto holds = role == duty_role::holder;
+  if (holds && role_ == duty_role::holder) {
+    if (from_rank < self_rank_ && out_.count(from) == 0) {
+      // Two holders met: the lower releases without waiting for a claim.
+      begin_release(from + " above holds term " + std::to_string(term), out);
+    } else if (from_rank > self_rank_ && was_alive) {
+      // take_verdict claimed it only if it looked gone: it ran the duty beside us all along.
+      out.emplace_back(act::send_claim{from, term_});
+      if (stepped_down_)
+        out.emplace_back(act::send_stepped_down{from});
+    }
+  }
+  evaluate(out);
+  release_if_orphaned(out);
+  return out;
+}
+
+std::vector<chain_action> chain_rule::on_network(bool up, time_point now) {
+  std::vector<chain_action> out;
+  if (up == online_)
+    return out;
+  online_ = up;
+  if (!up) {
+    if (role_ == duty_role::claiming) {
+      pending_.clear();
+      set_role(duty_role::standby, "network down", out);
+    } else if (role_ == duty_role::holder) {
+      begin_release("network down", out);
+    }
+    return out;
+  }
+  // What we saw while cut off says nothing about who holds the duty now. Step-downs are kept:
+  // a link that drops tells them again when it is back, and one that did not drop (a short
+  // cut) would not; a node that resumed meanwhile refuses the claim that skips it.
+  for (auto& [node, v] : verdicts_)
+    v = verdict::unknown;
+  ready_ = false;
+  ready_at_ = now + startup_delay_;
   return out;
 }
 

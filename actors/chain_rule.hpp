@@ -26,6 +26,15 @@
 // answers takes the duty under the highest + 1, so a restarted node (which
 // remembers no term) still continues the sequence of any node it can reach.
 //
+// Two holders that meet settle at once: when a link comes up both ends tell each other their
+// role and term (`duty_state`); a holder that hears of a holder above it releases, one that hears
+// of a holder below it claims it (a claim, not `rise` probe rounds later).
+//
+// A node whose network is down (no interface with a carrier: isolated, not merely unlinked)
+// takes no part: a holder stops its duty (it cannot reach Telegram either), nobody claims. When
+// the network comes back it starts over as after a restart — startup delay, every peer unknown
+// — so it does not run the duty again before it has heard who holds it now.
+//
 // Stepping down uses the same handover: the node tells every other chain node
 // (`stepped_down`), which then count it as gone, and keeps running until the
 // next node claims; it answers every claim, from above or below, like a claim
@@ -80,6 +89,12 @@ struct send_stepped_down {
 struct send_resumed {
   std::string to;
 };
+/// Tell `to` this node's role and term (a link to it came up).
+struct send_state {
+  std::string to;
+  duty_role role;
+  uint64_t term;
+};
 /// `node` proved it is alive: tell its probe.
 struct mark_alive {
   std::string node;
@@ -95,8 +110,9 @@ struct role_changed {
 
 using chain_action =
     std::variant<rule_action::send_claim, rule_action::send_released, rule_action::send_refused,
-                 rule_action::send_stepped_down, rule_action::send_resumed, rule_action::start_duty,
-                 rule_action::stop_duty, rule_action::mark_alive, rule_action::role_changed>;
+                 rule_action::send_stepped_down, rule_action::send_resumed, rule_action::send_state,
+                 rule_action::start_duty, rule_action::stop_duty, rule_action::mark_alive,
+                 rule_action::role_changed>;
 
 /// One node's state machine for one duty; fed inputs, it returns actions.
 class chain_rule {
@@ -122,8 +138,14 @@ public:
   std::vector<chain_action> on_stepped_down(const std::string& from);
   /// `from` takes part again.
   std::vector<chain_action> on_resumed(const std::string& from);
-  /// A link to `node` came up: it learns that we stepped down, if we did.
+  /// A link to `node` came up: it learns our role and term, and that we stepped down, if we did.
   std::vector<chain_action> on_link(const std::string& node);
+  /// `from` told us its role and term (its link to us came up): it is alive; a holder above us
+  /// makes our holding release, a holder below us gets our claim.
+  std::vector<chain_action> on_state(const std::string& from, duty_role role, uint64_t term);
+  /// This node's network went down (`up` false: a holder stops its duty, nobody claims) or came
+  /// back (`up` true: a fresh start at `now`, every peer unknown, the startup delay again).
+  std::vector<chain_action> on_network(bool up, time_point now);
   /// Steps down (operator drain): tells every other node, aborts a claim, and as holder keeps
   /// running until the next node claims. Never claims until resume().
   std::vector<chain_action> step_down();
@@ -147,6 +169,8 @@ public:
   verdict verdict_of(const std::string& node) const;
   /// True iff every node above this one is dead or stepped down (ignores the startup delay).
   bool above_all_gone() const;
+  /// False while this node's network is down.
+  bool online() const { return online_; }
   /// Whether this node stepped down (or is leaving).
   bool stepped_down() const { return stepped_down_; }
   bool leaving() const { return leaving_; }
@@ -165,6 +189,8 @@ private:
   void begin_claim(std::vector<chain_action>& out);
   void finish_claim_if_done(std::vector<chain_action>& out);
   void begin_release(std::string reason, std::vector<chain_action>& out);
+  /// Takes `value` as the verdict on `node` (a chain node other than this one).
+  void take_verdict(const std::string& node, verdict value, std::vector<chain_action>& out);
   bool gone(const std::string& node) const;
   /// A leaving holder with nobody left to take over stops the duty itself.
   void release_if_orphaned(std::vector<chain_action>& out);
@@ -175,10 +201,12 @@ private:
   std::string self_;
   std::vector<std::string> chain_;
   int self_rank_;
+  std::chrono::milliseconds startup_delay_;
   time_point ready_at_;
   bool ready_ = false;
   bool stepped_down_ = false;
   bool leaving_ = false;
+  bool online_ = true;
   duty_role role_ = duty_role::standby;
   /// Term of our latest claim.
   uint64_t term_ = 0;

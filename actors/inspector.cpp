@@ -308,6 +308,10 @@ caf::actor spawn_inspector(caf::actor_system& sys, inspector_params params) {
               self->state.gateways.erase(x.node);
               self->state.event(event_kind::link, x.node, x.node + ": link lost: " + x.reason);
             },
+            [self](const network_changed& x) {
+              self->state.event(event_kind::link, self->state.params.self,
+                                std::string{"network "} + (x.up ? "back: " : "down: ") + x.detail);
+            },
             [self](const node_event& x) { self->state.publish(x); });
       },
       std::move(params));

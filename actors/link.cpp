@@ -62,7 +62,7 @@ struct link_state {
     std::visit(
         [&](const auto& body) {
           using T = std::decay_t<decltype(body)>;
-          if constexpr (std::is_same_v<T, pong>)
+          if constexpr (std::is_same_v<T, pong> || std::is_same_v<T, probe_ack>)
             rp.deliver(body);
           else if constexpr (std::is_same_v<T, wire::status>)
             rp.deliver(body.value);
@@ -94,11 +94,14 @@ caf::actor spawn_link(caf::actor_system& sys, link_params params) {
         return counted(
             st.counters, [self](const ping& x) { return self->state.request(x); },
             [self](const status_query& x) { return self->state.request(x); },
+            [self](const probe_req& x) { return self->state.request(x); },
             [self](const claim& x) { self->state.send(x); },
             [self](const released& x) { self->state.send(x); },
             [self](const refused& x) { self->state.send(x); },
             [self](const stepped_down& x) { self->state.send(x); },
             [self](const resumed& x) { self->state.send(x); },
+            [self](const duty_state& x) { self->state.send(x); },
+            [self](const relay& x) { self->state.send(x); },
             [self](const inbound& x) { self->state.on_answer(x); },
             // The link is gone: a normal end (the peer is linked to this actor).
             [self](stop_atom) { self->quit(); },

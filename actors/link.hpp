@@ -1,8 +1,8 @@
 // link: this node's local stand-in for another node while the channel has a link to it. It takes
-// the messages a node sends to another (ping, status_query as requests; claim, released,
-// refused, stepped_down, resumed), puts them on the link as frames and answers the requests when
-// the other node's answer arrives. The peer actor spawns one per link and hands it out in
-// `link_up`; it ends with the link, and requests still waiting then fail at once.
+// the messages a node sends to another (ping, probe_req, status_query as requests; claim,
+// released, refused, stepped_down, resumed, duty_state, relay), puts them on the link as frames and
+// answers the requests when the other node's answer arrives. The peer actor spawns one per link and
+// hands it out in `link_up`; it ends with the link, and requests still waiting then fail at once.
 #pragma once
 
 #include "actors/channel.hpp"

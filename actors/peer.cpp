@@ -43,6 +43,9 @@ struct peer_state {
   std::map<std::string, caf::actor> routes;
   std::vector<caf::actor> subscribers;
   actor_counters counters;
+  /// This host's network, as network_problem last said (or a link proved), and why.
+  bool online = true;
+  std::string network_detail;
   /// Last problem logged per node, so a dead peer costs one line, not one per retry.
   std::map<std::string, std::pair<std::string, caf::actor_clock::time_point>> last_complaint;
 
@@ -73,9 +76,34 @@ struct peer_state {
   }
 
   void subscribe(caf::actor who) {
+    if (!online)
+      self->send(who, network_changed{false, network_detail});
     for (auto& [node, link] : links)
       self->send(who, link_up{node, link.actor});
     subscribers.push_back(std::move(who));
+  }
+
+  void set_online(bool up, const std::string& detail) {
+    if (up == online)
+      return;
+    online = up;
+    network_detail = detail;
+    spdlog::log(up ? spdlog::level::info : spdlog::level::warn, "[{}] peer: network {} ({})",
+                params.self, up ? "back" : "down", detail);
+    broadcast(network_changed{up, detail});
+  }
+
+  /// Checks this host's interfaces every network_poll: a holder cut off notices it before the
+  /// others can judge it dead (their links need connection_timeout and a probe round).
+  void poll_network() {
+    if (params.network_problem)
+      self->delayed_send(self, params.network_poll, network_atom::value);
+  }
+
+  void on_network_poll() {
+    auto problem = params.network_problem();
+    set_online(problem.empty(), problem.empty() ? "an interface has a carrier again" : problem);
+    poll_network();
   }
 
   void on_opened(const link_opened& x) {
@@ -87,6 +115,8 @@ struct peer_state {
     // Linked: the link actors end with the peer (node stop); a link that closes ends normally.
     self->link_to(actor);
     links[x.node] = live_link{x.link, actor};
+    // Told before the link: a node back on the network starts over, then hears from it.
+    set_online(true, "linked to " + x.node);
     auto& record = records[x.node];
     record.since_us = unix_us();
     ++record.links;
@@ -150,6 +180,42 @@ struct peer_state {
     self->send(i->second, msg);
   }
 
+  /// A claim or an answer between two nodes whose own link is down: passed on when we are
+  /// linked to the receiver, else dropped (the sender repeats claims; answers come again with
+  /// the claims they answer).
+  void pass_on(const inbound& x, const relay& r) {
+    if (r.to == params.self || r.to == x.node)
+      return drop(x, "a relay to " + r.to);
+    auto i = links.find(r.to);
+    if (i == links.end())
+      return;
+    params.channel->send(i->second.id, wire::frame{relayed{params.self, r.origin, r.kind, r.duty,
+                                                           r.term, r.highest}});
+  }
+
+  /// A relayed message counts as its origin's, as far as the relaying node vouches; not while
+  /// the origin has a link of its own to us (it would have used it: the copy is stale).
+  void on_relayed(const inbound& x, const relayed& r) {
+    if (r.origin == params.self || rank(r.origin) < 0)
+      return drop(x, "a relayed message from " + r.origin);
+    if (links.count(r.origin) > 0)
+      return;
+    switch (r.kind) {
+    case relay_kind::claim:
+      return route(x, claim{r.duty, r.origin, r.term});
+    case relay_kind::released:
+      return route(x, released{r.duty, r.origin, r.term, r.highest});
+    case relay_kind::refused:
+      return route(x, refused{r.duty, r.origin, r.term, r.highest});
+    }
+  }
+
+  /// Another node lost `target` and asks whether we still see it: we do while our link to it is
+  /// up, i.e. it spoke to us within the connection timeout.
+  probe_ack vouch(const probe_req& x) const {
+    return probe_ack{params.self, x.target, links.count(x.target) > 0};
+  }
+
   /// Another node's inspector asks for ours (the shell's `cluster`).
   void on_status_query(const inbound& x) {
     if (x.frame.id == 0)
@@ -178,11 +244,17 @@ struct peer_state {
             drop(x, "a link frame after the handshake"); // the channel consumes these
           else if constexpr (std::is_same_v<T, ping>)
             answer(x, pong{params.self, body.seq});
+          else if constexpr (std::is_same_v<T, probe_req>)
+            answer(x, vouch(body));
           else if constexpr (std::is_same_v<T, pong> || std::is_same_v<T, wire::status> ||
-                             std::is_same_v<T, wire::failure>)
+                             std::is_same_v<T, wire::failure> || std::is_same_v<T, probe_ack>)
             to_link(x);
           else if constexpr (std::is_same_v<T, status_query>)
             on_status_query(x);
+          else if constexpr (std::is_same_v<T, relay>)
+            pass_on(x, body);
+          else if constexpr (std::is_same_v<T, relayed>)
+            on_relayed(x, body);
           else
             route(x, body);
         },
@@ -215,6 +287,7 @@ struct peer_state {
     for (const auto& [node, link] : links)
       linked += (linked.empty() ? "" : ", ") + node;
     out.state = {{"linked", linked.empty() ? "none" : linked},
+                 {"network", online ? "up" : "down"},
                  {"protocol", wire::to_string(wire::current)},
                  {"incarnation", incarnation_text(params.incarnation)},
                  {"subscribers", std::to_string(subscribers.size())},
@@ -223,6 +296,7 @@ struct peer_state {
   }
 
   void start() {
+    poll_network();
     auto me = rank(params.self);
     for (auto& node : params.nodes)
       if (node.name != params.self)
@@ -248,7 +322,9 @@ caf::actor spawn_peer(caf::actor_system& sys, peer_params params) {
             [self](const ping& x) {
               return pong{self->state.params.self, x.seq};
             },
+            [self](const probe_req& x) { return self->state.vouch(x); },
             [self](subscribe_atom, caf::actor who) { self->state.subscribe(std::move(who)); },
+            [self](network_atom) { self->state.on_network_poll(); },
             [self](status_atom) { return self->state.status(); },
             [self](inspect_atom) { return self->state.info(); },
             [self](route_atom, const std::string& duty, caf::actor leader) {

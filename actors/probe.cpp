@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
+#include <map>
 #include <vector>
 
 namespace montana {
@@ -22,7 +23,10 @@ constexpr size_t history_size = 32;
 /// comes after `retry` rather than `interval`, so an abrupt death turns into
 /// `dead` within fall * retry; a link loss starts a round at once. A peer never
 /// seen alive is only declared dead at the normal pace, which leaves the dialing
-/// side time to connect after a (re)start.
+/// side time to connect after a (re)start. Before the failure that would make the
+/// peer dead, the probe asks every other linked node whether it still has a link to
+/// the peer (probe_req, all at once, within `timeout`): if one does, the failure
+/// does not count (a cut link, or a peer that has not dialed us yet, is not death).
 struct probe_state {
   static inline const char* name = "probe";
 
@@ -32,6 +36,13 @@ struct probe_state {
   co::signal wake;
   caf::actor checker;
   caf::actor gateway;
+  /// Every linked node's gateway (the peer's included): whom to ask before judging it dead.
+  std::map<std::string, caf::actor> gateways;
+  /// The indirect probe in flight: its number, answers still due, who still sees the peer.
+  uint64_t vouch_round = 0;
+  size_t vouches_due = 0;
+  std::vector<std::string> vouchers;
+  co::signal vouched;
   std::vector<caf::actor> subscribers;
   uint64_t seq = 0;
   /// Latest results of every check, service and host.
@@ -135,6 +146,7 @@ struct probe_state {
   }
 
   void on_link_up(const link_up& x) {
+    gateways[x.node] = x.gateway;
     if (x.node != params.peer.name)
       return;
     gateway = x.gateway;
@@ -142,11 +154,55 @@ struct probe_state {
   }
 
   void on_link_down(const link_down& x) {
+    gateways.erase(x.node);
     if (x.node != params.peer.name)
       return;
     gateway = nullptr;
     link_reason = "link down: " + x.reason;
     wake.notify();
+  }
+
+  /// This node's network came back: what it saw while cut off says nothing about the peer, which
+  /// is judged afresh, with the grace of a peer never seen (it may not have dialed us yet).
+  void on_network(const network_changed& x) {
+    if (!x.up)
+      return;
+    started = self->clock().now();
+    reason = "network back: judged afresh";
+    if (tracker.reset())
+      publish();
+    wake.notify();
+  }
+
+  /// Asks every other linked node at once whether it still has a link to the peer; resumes
+  /// `vouched` at the first yes or the last answer. Returns how many were asked.
+  size_t ask_others() {
+    auto round = ++vouch_round;
+    vouchers.clear();
+    vouches_due = 0;
+    vouched.reset();
+    auto t = params.settings.timeout;
+    for (const auto& [node, gw] : gateways) {
+      if (node == params.peer.name)
+        continue;
+      ++vouches_due;
+      auto question = probe_req{params.self, params.peer.name};
+      self->request(gw, t, question)
+          .then(
+              [this, round, node = node](probe_ack& a) {
+                if (round != vouch_round)
+                  return;
+                if (a.alive && a.target == params.peer.name)
+                  vouchers.push_back(node);
+                if (--vouches_due == 0 || !vouchers.empty())
+                  vouched.notify();
+              },
+              [this, round](caf::error&) {
+                if (round == vouch_round && --vouches_due == 0)
+                  vouched.notify();
+              });
+    }
+    return vouches_due;
   }
 
   void on_heard() {
@@ -227,6 +283,18 @@ struct probe_state {
       // higher node of a pair dials): it is not judged dead within the grace.
       auto in_grace = tracker.value() == verdict::unknown &&
                       self->clock().now() < started + params.unknown_grace;
+      // Before the last step to dead: does any other node still see it? (A link cut between
+      // the two of us only, or a peer that has not reached us yet, is not death.)
+      if (!ok && !unanswered && !in_grace && tracker.would_fall() && ask_others() > 0) {
+        co_await vouched.wait(coros, t);
+        if (!vouchers.empty()) {
+          unanswered = true;
+          reason += "; " + vouchers.front() + " still sees it";
+        } else if (gateway) {
+          unanswered = true; // it linked again while we asked: the next round decides
+        }
+        ++vouch_round; // answers still on the way are for a finished round
+      }
       if (!(in_grace && !ok) && (unanswered ? tracker.observe_unanswered() : tracker.observe(ok)))
         publish();
       note_round(ok, began);
@@ -256,6 +324,7 @@ caf::actor spawn_probe(caf::actor_system& sys, probe_params params) {
             [self](subscribe_atom, caf::actor who) { self->state.subscribe(std::move(who)); },
             [self](const link_up& x) { self->state.on_link_up(x); },
             [self](const link_down& x) { self->state.on_link_down(x); },
+            [self](const network_changed& x) { self->state.on_network(x); },
             [self](const heard&) { self->state.on_heard(); },
             [self](const probe_timing& x) { self->state.retime(x); },
             [self](status_atom) { return self->state.status(true); },

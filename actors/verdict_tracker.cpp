@@ -35,6 +35,14 @@ bool verdict_tracker::observe_unanswered() {
   return value_ != before;
 }
 
+bool verdict_tracker::reset() {
+  auto before = value_;
+  value_ = verdict::unknown;
+  successes_ = 0;
+  failures_ = 0;
+  return value_ != before;
+}
+
 bool verdict_tracker::force_alive() {
   auto before = value_;
   value_ = verdict::alive;

@@ -60,6 +60,18 @@ std::string to_string(sync_mode x) {
   return "invalid";
 }
 
+std::string to_string(relay_kind x) {
+  switch (x) {
+  case relay_kind::claim:
+    return "claim";
+  case relay_kind::released:
+    return "released";
+  case relay_kind::refused:
+    return "refused";
+  }
+  return "invalid";
+}
+
 void register_messages(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::montana>();
 }

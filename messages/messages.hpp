@@ -105,6 +105,56 @@ struct status_query {
   std::string from;
 };
 
+/// Asks a linked node whether it still sees `target` alive (an indirect probe): `from` has lost
+/// `target` and wants a second opinion before it judges it dead.
+struct probe_req {
+  std::string from;
+  std::string target;
+};
+
+/// Answer to `probe_req`: `node` has a live link to `target` right now (heartbeats within the
+/// connection timeout) when `alive`.
+struct probe_ack {
+  std::string node;
+  std::string target;
+  bool alive = false;
+};
+
+/// Which message of the claim protocol a relay carries.
+enum class relay_kind : uint8_t { claim, released, refused };
+
+std::string to_string(relay_kind x);
+
+/// A claim, released or refused from `origin` to `to`, whose direct link is down: sent to a node
+/// linked to both, which passes it on as `relayed`. `highest` is unused for a claim.
+struct relay {
+  std::string to;
+  std::string origin;
+  relay_kind kind = relay_kind::claim;
+  std::string duty;
+  uint64_t term = 0;
+  uint64_t highest = 0;
+};
+
+/// A relay passed on by `via`: the message of `origin` (as `via` vouches).
+struct relayed {
+  std::string via;
+  std::string origin;
+  relay_kind kind = relay_kind::claim;
+  std::string duty;
+  uint64_t term = 0;
+  uint64_t highest = 0;
+};
+
+/// `from`'s role and term for `duty`, told to a node when their link comes up, so that two
+/// holders that meet settle at once (the lower releases).
+struct duty_state {
+  std::string duty;
+  std::string from;
+  duty_role role = duty_role::standby;
+  uint64_t term = 0;
+};
+
 /// New probe timings for a probe (a SIGHUP reload); durations in milliseconds.
 struct probe_timing {
   int64_t interval_ms = 0;
@@ -144,6 +194,13 @@ struct link_up {
 struct link_down {
   std::string node;
   std::string reason;
+};
+
+/// This node's own network went down (no interface but loopback has a carrier) or came back;
+/// `detail` names what was seen.
+struct network_changed {
+  bool up = true;
+  std::string detail;
 };
 
 /// The channel authenticated a link to `node` (dialed by this node when `dialed`); its frames
@@ -575,6 +632,30 @@ typename Inspector::result_type inspect(Inspector& f, status_query& x) {
   return f(caf::meta::type_name("status_query"), x.from);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, probe_req& x) {
+  return f(caf::meta::type_name("probe_req"), x.from, x.target);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, probe_ack& x) {
+  return f(caf::meta::type_name("probe_ack"), x.node, x.target, x.alive);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, relay& x) {
+  return f(caf::meta::type_name("relay"), x.to, x.origin, x.kind, x.duty, x.term, x.highest);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, relayed& x) {
+  return f(caf::meta::type_name("relayed"), x.via, x.origin, x.kind, x.duty, x.term, x.highest);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, duty_state& x) {
+  return f(caf::meta::type_name("duty_state"), x.duty, x.from, x.role, x.term);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, network_changed& x) {
+  return f(caf::meta::type_name("network_changed"), x.up, x.detail);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, probe_timing& x) {
   return f(caf::meta::type_name("probe_timing"), x.interval_ms, x.timeout_ms, x.retry_ms,
            x.unknown_grace_ms, x.checks, x.rise, x.fall);
@@ -814,6 +895,13 @@ CAF_ADD_TYPE_ID(montana, (std::vector<montana::log_line>))
 CAF_ADD_TYPE_ID(montana, (montana::probe_timing))
 CAF_ADD_TYPE_ID(montana, (montana::duty_update))
 CAF_ADD_TYPE_ID(montana, (montana::health_report))
+CAF_ADD_TYPE_ID(montana, (montana::probe_req))
+CAF_ADD_TYPE_ID(montana, (montana::probe_ack))
+CAF_ADD_TYPE_ID(montana, (montana::duty_state))
+CAF_ADD_TYPE_ID(montana, (montana::network_changed))
+CAF_ADD_TYPE_ID(montana, (montana::relay_kind))
+CAF_ADD_TYPE_ID(montana, (montana::relay))
+CAF_ADD_TYPE_ID(montana, (montana::relayed))
 CAF_END_TYPE_ID_BLOCK(montana)
 
 namespace montana {
@@ -824,6 +912,7 @@ using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using route_atom = caf::atom_constant<caf::atom("route")>;
+using network_atom = caf::atom_constant<caf::atom("network")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using breathe_atom = caf::atom_constant<caf::atom("breathe")>;
 using history_atom = caf::atom_constant<caf::atom("history")>;

@@ -85,7 +85,73 @@ struct writer {
     out["t"] = "error";
     out["error"] = x.error;
   }
+  void operator()(const probe_req& x) {
+    out["t"] = "probe_req";
+    out["target"] = x.target;
+  }
+  void operator()(const probe_ack& x) {
+    out["t"] = "probe_ack";
+    out["target"] = x.target;
+    out["alive"] = x.alive;
+  }
+  void operator()(const relay& x) {
+    out["t"] = "relay";
+    out["to"] = x.to;
+    relayed_message(x);
+  }
+  void operator()(const relayed& x) {
+    out["t"] = "relayed";
+    out["origin"] = x.origin;
+    relayed_message(x);
+  }
+  template <class Relay>
+  void relayed_message(const Relay& x) {
+    out["kind"] = to_string(x.kind);
+    out["duty"] = x.duty;
+    out["term"] = x.term;
+    out["highest"] = x.highest;
+  }
+  void operator()(const duty_state& x) {
+    out["t"] = "duty_state";
+    out["duty"] = x.duty;
+    out["role"] = to_string(x.role);
+    out["term"] = x.term;
+  }
 };
+
+bool bool_of(const json& j, const char* key) {
+  const auto& x = j.at(key);
+  if (!x.is_boolean())
+    throw std::invalid_argument(std::string{key} + " is not a boolean");
+  return x.get<bool>();
+}
+
+relay_kind kind_of(const json& j, const char* key) {
+  auto text = j.at(key).get<std::string>();
+  for (auto kind : {relay_kind::claim, relay_kind::released, relay_kind::refused})
+    if (text == to_string(kind))
+      return kind;
+  throw std::invalid_argument(std::string{key} + " is not a relayed message");
+}
+
+/// The fields a relay and a relayed share.
+template <class Relay>
+Relay relay_of(const json& j, Relay x) {
+  x.kind = kind_of(j, "kind");
+  x.duty = checked_name(j, "duty");
+  x.term = unsigned_of(j, "term");
+  x.highest = unsigned_of(j, "highest");
+  return x;
+}
+
+duty_role role_of(const json& j, const char* key) {
+  auto text = j.at(key).get<std::string>();
+  for (auto role :
+       {duty_role::standby, duty_role::claiming, duty_role::holder, duty_role::releasing})
+    if (text == to_string(role))
+      return role;
+  throw std::invalid_argument(std::string{key} + " is not a role");
+}
 
 /// The message of type `type` in `j`, sent by `from`; nullopt for a type this version does not
 /// know. Throws on a malformed one.
@@ -121,6 +187,24 @@ std::optional<message> read(const std::string& type, const json& j, const std::s
     return status{j.at("status").get<node_status>()};
   if (type == "error")
     return failure{j.at("error").get<std::string>()};
+  if (type == "probe_req")
+    return probe_req{from, checked_name(j, "target")};
+  if (type == "probe_ack")
+    return probe_ack{from, checked_name(j, "target"), bool_of(j, "alive")};
+  if (type == "relay") {
+    relay x;
+    x.to = checked_name(j, "to");
+    x.origin = from;
+    return relay_of(j, std::move(x));
+  }
+  if (type == "relayed") {
+    relayed x;
+    x.via = from;
+    x.origin = checked_name(j, "origin");
+    return relay_of(j, std::move(x));
+  }
+  if (type == "duty_state")
+    return duty_state{checked_name(j, "duty"), from, role_of(j, "role"), unsigned_of(j, "term")};
   return std::nullopt;
 }
 

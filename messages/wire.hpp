@@ -1,4 +1,4 @@
-// THE WIRE FORMAT of the 19333 channel between nodes (protocol "montana", version 1.0).
+// THE WIRE FORMAT of the 19333 channel between nodes (protocol "montana", version 1.1).
 //
 // Everything another node can make this node read passes through `decode` below; changing what
 // it accepts changes the protocol. After the TLS 1.3 handshake (mutual, each certificate's key
@@ -9,13 +9,19 @@
 //
 // A request carries "id" (> 0); its answer carries "re" with that id. The first frame in each
 // direction is a `hello`; then heartbeats keep the link alive, and the rest is the protocol of
-// the chain rule (claim, released, refused, stepped_down, resumed), the probes (ping, pong) and
-// the cluster view (status_query, status). No message carries the name of its sender: it is the
-// node whose certificate the link was authenticated with, filled in by `decode`.
+// the chain rule (claim, released, refused, stepped_down, resumed, duty_state), the probes (ping,
+// pong; probe_req, probe_ack: does another node still see a peer alive), relays of the chain
+// rule's claims and answers between nodes whose own link is down (relay to the node in the
+// middle, relayed from it) and the cluster view (status_query, status). No message carries the name
+// of its sender: it is the node whose certificate the link was authenticated with, filled in by
+// `decode`.
 //
 // Compatibility: nodes link only when their major versions are equal. A minor version may add
 // message types and fields; a receiver ignores fields it does not know, and frames of a type it
-// does not know are dropped with a counted log line, never an error of the link.
+// does not know are dropped with a counted log line, never an error of the link. 1.1 added
+// probe_req, probe_ack, duty_state, relay and relayed: a 1.0 node drops them, so it vouches for
+// nobody, relays nothing and tells no role when a link comes up (its links settle by claims, as
+// 1.0 did).
 #pragma once
 
 #include "messages/messages.hpp"
@@ -37,7 +43,7 @@ struct version {
 };
 
 /// The version this build speaks.
-inline constexpr version current{1, 0};
+inline constexpr version current{1, 1};
 
 /// Whether a node speaking `theirs` can link with one speaking `ours`.
 constexpr bool compatible(version ours, version theirs) {
@@ -75,8 +81,9 @@ struct failure {
   std::string error;
 };
 
-using message = std::variant<hello, heartbeat, ping, pong, claim, released, refused, stepped_down,
-                             resumed, status_query, status, failure>;
+using message =
+    std::variant<hello, heartbeat, ping, pong, claim, released, refused, stepped_down, resumed,
+                 status_query, status, failure, probe_req, probe_ack, duty_state, relay, relayed>;
 
 /// One frame: a message, and its request id or the id it answers (0: none).
 struct frame {

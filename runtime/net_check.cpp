@@ -1,6 +1,8 @@
 #include "runtime/net_check.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
@@ -9,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cctype>
@@ -361,6 +364,30 @@ check_status tcp_connect(const std::string& host, uint16_t port, milliseconds ti
 
 check_status icmp_echo(const std::string& host, milliseconds timeout, std::string* detail) {
   return check_one(host, timeout, detail, [](const endpoint& to) { return icmp_probe{to}; });
+}
+
+std::string network_problem() {
+  ifaddrs* all = nullptr;
+  if (::getifaddrs(&all) != 0)
+    return {}; // cannot tell: never claim to be cut off on a guess
+  std::vector<std::string> silent;
+  bool carrier = false;
+  for (auto* i = all; i != nullptr; i = i->ifa_next) {
+    if ((i->ifa_flags & IFF_LOOPBACK) != 0 || i->ifa_name == nullptr)
+      continue;
+    // IFF_RUNNING is the operational state: up, with a carrier.
+    if ((i->ifa_flags & IFF_UP) != 0 && (i->ifa_flags & IFF_RUNNING) != 0)
+      carrier = true;
+    else if (std::find(silent.begin(), silent.end(), i->ifa_name) == silent.end())
+      silent.emplace_back(i->ifa_name);
+  }
+  ::freeifaddrs(all);
+  if (carrier || silent.empty())
+    return {};
+  std::string out = "no carrier on " + silent.front();
+  for (size_t i = 1; i < silent.size(); ++i)
+    out += ", " + silent[i];
+  return out;
 }
 
 check_report check_host(const std::string& host, milliseconds timeout) {

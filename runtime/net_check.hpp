@@ -53,6 +53,12 @@ std::string bind_problem(const std::string& host, uint16_t port);
 /// Fills icmp, tcp22, tcp443 and `detail` (every check that did not succeed, with its reason).
 check_report check_host(const std::string& host, std::chrono::milliseconds timeout);
 
+/// Why this host is cut off from every network: each interface but loopback is down or has no
+/// carrier ("no carrier on eth0"). Empty while one has a carrier, and on a host with loopback
+/// only (its peers can only be local). Asks the kernel of the caller's network namespace
+/// (getifaddrs, netlink); quick, never blocks on the network.
+std::string network_problem();
+
 /// The real checks of this machine, for probes and dialers.
 class system_net_checks final : public net_checks {
 public:

@@ -203,7 +203,8 @@ void node::start_parts() {
     caf::anon_send(inspector_, register_atom::value, std::string{role}, name, actor);
     caf::anon_send(guardian_, register_atom::value, std::string{role}, name, actor);
   };
-  peer_ = spawn_peer(*system_, peer_params{name_, cfg_.nodes, channel_, incarnation, inspector_});
+  peer_ = spawn_peer(
+      *system_, peer_params{name_, cfg_.nodes, channel_, incarnation, inspector_, network_problem});
   join("peer", name_, peer_);
   channel_->start(peer_);
   auto grace = unknown_grace(cfg_);

@@ -38,7 +38,7 @@ std::string at(caf::event_based_actor* self, time_point start) {
 /// A remote node's gateway: writes down every claim, released and refused with the virtual time
 /// of arrival, e.g. "claim(bot, moscow, 1)@3000".
 caf::behavior fake_gateway(caf::event_based_actor* self, std::shared_ptr<events> log,
-                           time_point start) {
+                           time_point start, std::shared_ptr<events> states) {
   auto fields = [](const std::string& duty, const std::string& from, uint64_t term) {
     return duty + ", " + from + ", " + std::to_string(term);
   };
@@ -59,6 +59,15 @@ caf::behavior fake_gateway(caf::event_based_actor* self, std::shared_ptr<events>
       },
       [=](const resumed& x) {
         log->push_back("resumed(" + x.duty + ", " + x.from + ")" + at(self, start));
+      },
+      [=](const relay& x) {
+        log->push_back("relay(" + x.to + ": " + to_string(x.kind) + "(" +
+                       fields(x.duty, x.origin, x.term) + "))" + at(self, start));
+      },
+      // Told on every link: what the leader says there is checked apart (states_of).
+      [=](const duty_state& x) {
+        states->push_back("state(" + x.duty + ", " + x.from + ", " + to_string(x.role) + ", " +
+                          std::to_string(x.term) + ")" + at(self, start));
       },
   };
 }
@@ -128,7 +137,8 @@ struct fixture : test_coordinator_fixture<config> {
       probe_logs[node] = std::make_shared<subscription_log>();
       gateway_logs[node] = std::make_shared<events>();
       params.probes[node] = spawn(fake_source, probe_logs[node]);
-      gateways[node] = spawn(fake_gateway, gateway_logs[node], t0);
+      gateway_states[node] = std::make_shared<events>();
+      gateways[node] = spawn(fake_gateway, gateway_logs[node], t0, gateway_states[node]);
     }
     if (breathing) {
       breather = spawn(fake_breather, breaths, t0);
@@ -254,6 +264,7 @@ struct fixture : test_coordinator_fixture<config> {
   std::shared_ptr<breath_log> breaths = std::make_shared<breath_log>();
   std::map<std::string, std::shared_ptr<subscription_log>> probe_logs;
   std::map<std::string, std::shared_ptr<events>> gateway_logs;
+  std::map<std::string, std::shared_ptr<events>> gateway_states;
   std::map<std::string, caf::actor> gateways;
   caf::actor peer_actor;
   caf::actor breather;
@@ -336,16 +347,79 @@ CAF_TEST(claims go to the current link of each node) {
   pass(100ms);
   CAF_CHECK_EQUAL(sent_to("almaty").size(), 1u);
   auto relinked = std::make_shared<events>();
-  to_leader(link_up{"almaty", spawn(fake_gateway, relinked, t0)});
+  to_leader(link_up{"almaty", spawn(fake_gateway, relinked, t0, gateway_states["almaty"])});
   pass(100ms);
   CAF_CHECK_EQUAL(*relinked, events{"claim(bot, moscow, 1)@3200"});
   CAF_CHECK_EQUAL(sent_to("almaty").size(), 1u);
   // A new link replaces the old one even without a link_down in between.
   auto newest = std::make_shared<events>();
-  to_leader(link_up{"almaty", spawn(fake_gateway, newest, t0)});
+  to_leader(link_up{"almaty", spawn(fake_gateway, newest, t0, gateway_states["almaty"])});
   pass(100ms);
   CAF_CHECK_EQUAL(*newest, events{"claim(bot, moscow, 1)@3300"});
   CAF_CHECK_EQUAL(relinked->size(), 1u);
+}
+
+CAF_TEST(a link that comes up is told the role and term at once) {
+  link("almaty");
+  CAF_CHECK_EQUAL(*gateway_states["almaty"], events{"state(bot, moscow, standby, 0)@0"});
+  become_holder();
+  to_leader(link_down{"spb", "closed"});
+  link("spb");
+  CAF_CHECK_EQUAL(gateway_states["spb"]->back(), "state(bot, moscow, holder, 1)@3000");
+}
+
+CAF_TEST(a holder told that a node above holds releases without a claim) {
+  become_holder();
+  auto id = child();
+  to_leader(duty_state{"bot", "amsterdam", duty_role::holder, 1});
+  CAF_CHECK_EQUAL(fake->signals, (signals{{id, SIGTERM}}));
+  CAF_CHECK_EQUAL(probe_logs["amsterdam"]->heard, events{"amsterdam"});
+  CAF_CHECK_EQUAL(status(), role_and_term("releasing", 1));
+  caf::anon_send(supervisor(), child_exited{id, 4242, 0, SIGTERM});
+  consume_messages();
+  CAF_CHECK_EQUAL(status(), role_and_term("standby", 1));
+  // Nobody claimed: nothing is owed.
+  CAF_CHECK_EQUAL(sent_to("amsterdam"), events{});
+}
+
+CAF_TEST(a claim to a node without a link goes through every linked node) {
+  prepare_claim();
+  pass(3s);
+  to_leader(link_down{"spb", "heartbeat timeout"});
+  pass(100ms);
+  CAF_CHECK_EQUAL(sent_to("spb"), events{"claim(bot, moscow, 1)@3000"});
+  const auto relayed = "relay(spb: claim(bot, moscow, 1))@3100";
+  CAF_CHECK_EQUAL(sent_to("amsterdam").back(), relayed);
+  CAF_CHECK_EQUAL(sent_to("almaty").back(), relayed);
+  // spb's release comes back the same way: the claim completes.
+  to_leader(released{"bot", "almaty", 1, 0});
+  to_leader(released{"bot", "spb", 1, 0});
+  CAF_CHECK_EQUAL(fake->starts.size(), 1u);
+  CAF_CHECK_EQUAL(status(), role_and_term("holder", 1));
+}
+
+CAF_TEST(a holder whose network goes down stops its duty and claims nothing until it is back) {
+  become_holder();
+  auto id = child();
+  to_leader(network_changed{false, "no carrier on eth0"});
+  CAF_CHECK_EQUAL(fake->signals, (signals{{id, SIGTERM}}));
+  CAF_CHECK_EQUAL(status(), role_and_term("releasing", 1));
+  caf::anon_send(supervisor(), child_exited{id, 4242, 0, SIGTERM});
+  consume_messages();
+  CAF_CHECK_EQUAL(status(), role_and_term("standby", 1));
+  for (const auto& node : others)
+    judge(node, verdict::dead);
+  pass(10s);
+  CAF_CHECK_EQUAL(fake->starts.size(), 1u);
+  // Back: the startup delay again before any claim.
+  to_leader(network_changed{true, "an interface has a carrier again"});
+  judge("amsterdam", verdict::dead);
+  judge("almaty", verdict::dead);
+  judge("spb", verdict::dead);
+  pass(2900ms);
+  CAF_CHECK_EQUAL(fake->starts.size(), 1u);
+  pass(200ms);
+  CAF_CHECK_EQUAL(fake->starts.size(), 2u);
 }
 
 CAF_TEST(a claim from above is released only after the stopped child exited) {

@@ -4,12 +4,14 @@
 #include "actors/peer.hpp"
 #include "tests/support/virtual_time.hpp"
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 using namespace montana;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -24,7 +26,15 @@ caf::behavior recorder(std::shared_ptr<events> log) {
   return {
       [log](const link_up& x) { log->push_back("up " + x.node); },
       [log](const link_down& x) { log->push_back("down " + x.node); },
+      [log](const network_changed& x) {
+        log->push_back(std::string{"network "} + (x.up ? "up: " : "down: ") + x.detail);
+      },
   };
+}
+
+/// A leader that keeps every duty_state it gets.
+caf::behavior state_leader(std::shared_ptr<std::vector<duty_state>> got) {
+  return {[got](const duty_state& x) { got->push_back(x); }};
 }
 
 /// A leader that keeps every claim it gets.
@@ -64,7 +74,7 @@ struct fake_channel final : channel {
 
 struct fixture : test_coordinator_fixture<config> {
   fixture() {
-    peer_params params;
+    params.network_problem = [problem = network] { return *problem; };
     params.self = "spb";
     for (const auto* node : {"amsterdam", "moscow", "spb"}) {
       node_entry entry;
@@ -73,7 +83,7 @@ struct fixture : test_coordinator_fixture<config> {
     }
     params.channel = wire_side;
     params.inspector = spawned.add(sys.spawn(inspector, "spb"));
-    peer = spawned.add(spawn_peer(sys, std::move(params)));
+    peer = spawned.add(spawn_peer(sys, params));
     consume_messages();
   }
 
@@ -124,6 +134,9 @@ struct fixture : test_coordinator_fixture<config> {
     return found;
   }
 
+  /// What network_problem says: empty while the network is up.
+  std::shared_ptr<std::string> network = std::make_shared<std::string>();
+  peer_params params;
   std::shared_ptr<fake_channel> wire_side = std::make_shared<fake_channel>();
   caf::actor peer;
   std::vector<std::shared_ptr<events>> logs;
@@ -221,6 +234,126 @@ CAF_TEST(a request over a link is answered by the other node and fails at once w
   self->receive([](const pong&) { CAF_FAIL("answered after the link was lost"); },
                 [&](caf::error& e) { failed = e == caf::sec::request_receiver_down; });
   CAF_CHECK(failed);
+}
+
+CAF_TEST(another node is told whether this node still has a link to the node it asks about) {
+  open("amsterdam", 1);
+  open("moscow", 2);
+  arrive("moscow", 2, probe_req{"moscow", "amsterdam"}, 4);
+  caf::anon_send(peer, link_closed{"amsterdam", 1, "heartbeat timeout"});
+  consume_messages();
+  arrive("moscow", 2, probe_req{"moscow", "amsterdam"}, 5);
+  std::lock_guard<std::mutex> guard{wire_side->mutex};
+  CAF_REQUIRE_EQUAL(wire_side->frames.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& out = wire_side->frames[i];
+    CAF_CHECK_EQUAL(out.link, 2u);
+    CAF_CHECK_EQUAL(out.frame.re, 4u + i);
+    CAF_REQUIRE(std::holds_alternative<probe_ack>(out.frame.body));
+    const auto& ack = std::get<probe_ack>(out.frame.body);
+    CAF_CHECK_EQUAL(ack.node, "spb");
+    CAF_CHECK_EQUAL(ack.target, "amsterdam");
+    // Linked while the first question came, not any more at the second.
+    CAF_CHECK_EQUAL(ack.alive, i == 0);
+  }
+}
+
+CAF_TEST(an indirect probe over a link is answered by the other node) {
+  open("amsterdam", 1);
+  auto link = link_of("amsterdam");
+  CAF_REQUIRE(link);
+  self->send(link, probe_req{"spb", "moscow"});
+  consume_messages();
+  uint64_t id = 0;
+  {
+    std::lock_guard<std::mutex> guard{wire_side->mutex};
+    CAF_REQUIRE_EQUAL(wire_side->frames.size(), 1u);
+    id = wire_side->frames[0].frame.id;
+    CAF_CHECK(std::holds_alternative<probe_req>(wire_side->frames[0].frame.body));
+  }
+  arrive("amsterdam", 1, probe_ack{"amsterdam", "moscow", true}, 0, id);
+  self->receive([](const probe_ack& x) { CAF_CHECK(x.alive); },
+                [](caf::error& e) { CAF_FAIL("unexpected error " << e); });
+}
+
+CAF_TEST(a duty state goes to the duty leader as its sender) {
+  auto got = std::make_shared<std::vector<duty_state>>();
+  caf::anon_send(peer, route_atom::value, std::string{"bot"},
+                 spawned.add(sys.spawn(state_leader, got)));
+  open("moscow", 2);
+  arrive("moscow", 2, duty_state{"bot", "moscow", duty_role::holder, 6});
+  CAF_REQUIRE_EQUAL(got->size(), 1u);
+  CAF_CHECK_EQUAL(got->at(0).from, "moscow");
+  CAF_CHECK(got->at(0).role == duty_role::holder);
+  CAF_CHECK_EQUAL(got->at(0).term, 6u);
+}
+
+CAF_TEST(a relay is passed on to a linked receiver and a relayed claim counts as its origin s) {
+  auto got = std::make_shared<std::vector<claim>>();
+  caf::anon_send(peer, route_atom::value, std::string{"bot"}, spawned.add(sys.spawn(leader, got)));
+  open("amsterdam", 1);
+  open("moscow", 2);
+  // moscow cannot reach amsterdam itself: spb passes its claim on.
+  arrive("moscow", 2, relay{"amsterdam", "moscow", relay_kind::claim, "bot", 4, 0});
+  // Nobody to pass it to, and a relay back to its own sender: dropped.
+  arrive("moscow", 2, relay{"novosibirsk", "moscow", relay_kind::claim, "bot", 4, 0});
+  arrive("moscow", 2, relay{"moscow", "moscow", relay_kind::claim, "bot", 4, 0});
+  {
+    std::lock_guard<std::mutex> guard{wire_side->mutex};
+    CAF_REQUIRE_EQUAL(wire_side->frames.size(), 1u);
+    CAF_CHECK_EQUAL(wire_side->frames[0].link, 1u);
+    CAF_REQUIRE(std::holds_alternative<relayed>(wire_side->frames[0].frame.body));
+    const auto& r = std::get<relayed>(wire_side->frames[0].frame.body);
+    CAF_CHECK_EQUAL(r.origin, "moscow");
+    CAF_CHECK(r.kind == relay_kind::claim);
+    CAF_CHECK_EQUAL(r.term, 4u);
+  }
+  // The other way: amsterdam's claim relayed to us by moscow. Not while amsterdam is linked to
+  // us itself (it would have sent it directly: the copy is stale) ...
+  arrive("moscow", 2, relayed{"moscow", "amsterdam", relay_kind::claim, "bot", 5, 0});
+  CAF_CHECK(got->empty());
+  // ... but once that link is gone it is amsterdam's claim.
+  caf::anon_send(peer, link_closed{"amsterdam", 1, "heartbeat timeout"});
+  consume_messages();
+  arrive("moscow", 2, relayed{"moscow", "amsterdam", relay_kind::claim, "bot", 6, 0});
+  CAF_REQUIRE_EQUAL(got->size(), 1u);
+  CAF_CHECK_EQUAL(got->at(0).from, "amsterdam");
+  CAF_CHECK_EQUAL(got->at(0).term, 6u);
+  // A relayed message claiming to come from this node itself is dropped.
+  arrive("moscow", 2, relayed{"moscow", "spb", relay_kind::claim, "bot", 7, 0});
+  CAF_CHECK_EQUAL(got->size(), 1u);
+}
+
+CAF_TEST(the peer watches the network of this host and a link proves it is back) {
+  subscribe();
+  open("amsterdam", 1);
+  test::pass_time(*this, 1s);
+  CAF_CHECK_EQUAL(*logs[0], (events{"up amsterdam"}));
+  // The carrier goes while the link is still up (its heartbeats are not overdue yet): told at
+  // the next check, before the link is lost.
+  *network = "no carrier on eth0";
+  test::pass_time(*this, params.network_poll);
+  CAF_CHECK_EQUAL(*logs[0], (events{"up amsterdam", "network down: no carrier on eth0"}));
+  caf::anon_send(peer, link_closed{"amsterdam", 1, "heartbeat timeout"});
+  consume_messages();
+  test::pass_time(*this, params.network_poll);
+  CAF_CHECK_EQUAL(*logs[0],
+                  (events{"up amsterdam", "network down: no carrier on eth0", "down amsterdam"}));
+  // A late subscriber learns it at once.
+  subscribe();
+  CAF_CHECK_EQUAL(*logs[1], (events{"network down: no carrier on eth0"}));
+  // The carrier comes back.
+  network->clear();
+  test::pass_time(*this, params.network_poll);
+  CAF_CHECK_EQUAL(logs[0]->back(), "network up: an interface has a carrier again");
+  // Down again; this time a link opens first: the network is back before the link is up.
+  *network = "no carrier on eth0";
+  test::pass_time(*this, params.network_poll);
+  CAF_CHECK_EQUAL(logs[0]->back(), "network down: no carrier on eth0");
+  open("moscow", 2);
+  auto n = logs[0]->size();
+  CAF_CHECK_EQUAL(logs[0]->at(n - 2), "network up: linked to moscow");
+  CAF_CHECK_EQUAL(logs[0]->at(n - 1), "up moscow");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

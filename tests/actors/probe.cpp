@@ -88,6 +88,31 @@ caf::behavior fake_gateway(caf::event_based_actor* self, std::shared_ptr<gateway
   };
 }
 
+/// Another linked node, asked whether it still sees the peer: answers `sees` while `answering`.
+struct witness_log {
+  bool sees = true;
+  bool answering = true;
+  std::vector<long long> asked; // virtual ms at arrival
+  std::vector<probe_req> received;
+  std::vector<caf::response_promise> unanswered;
+};
+
+caf::behavior fake_witness(caf::event_based_actor* self, std::shared_ptr<witness_log> log,
+                           std::string node, time_point start) {
+  return {
+      [=](const probe_req& x) {
+        log->asked.push_back(ms_since(start, self->clock().now()));
+        log->received.push_back(x);
+        auto rp = self->make_response_promise();
+        if (log->answering)
+          rp.deliver(probe_ack{node, x.target, log->sees});
+        else
+          log->unanswered.push_back(rp);
+        return rp;
+      },
+  };
+}
+
 /// A subscriber: each verdict_changed becomes "verdict@ms"; reasons are kept apart.
 struct verdict_log {
   events seen;
@@ -155,6 +180,9 @@ struct fixture : test_coordinator_fixture<config> {
 
   void link_up_now() { send(link_up{"moscow", gateway}); }
 
+  /// almaty linked, with a witness that answers as `w` says.
+  void witness_up() { send(link_up{"almaty", spawn(fake_witness, w, std::string{"almaty"}, t0)}); }
+
   void pass(caf::timespan d) { test::pass_time(*this, d); }
 
   probe_settings settings;
@@ -164,6 +192,7 @@ struct fixture : test_coordinator_fixture<config> {
   std::shared_ptr<std::vector<caf::actor>> subscribed = std::make_shared<std::vector<caf::actor>>();
   std::shared_ptr<gateway_log> gw = std::make_shared<gateway_log>();
   std::shared_ptr<verdict_log> verdicts = std::make_shared<verdict_log>();
+  std::shared_ptr<witness_log> w = std::make_shared<witness_log>();
   caf::actor peer_actor;
   caf::actor gateway;
   caf::actor subscriber;
@@ -374,6 +403,85 @@ CAF_TEST(unexpected messages do not kill the probe) {
   CAF_CHECK(!exited->has_value());
   link_up_now();
   CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "alive@0"}));
+}
+
+CAF_TEST(a peer another node still sees is not judged dead - a cut link) {
+  start();
+  link_up_now();
+  witness_up();
+  pass(500ms);
+  send(link_down{"moscow", "heartbeat timeout"});
+  pass(2s);
+  // Rounds at 500 and 600 fail; the one at 700 would be the last step: almaty is asked first
+  // and still sees moscow, and so on every retry.
+  CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "alive@0", "suspect@500"}));
+  CAF_CHECK_EQUAL(verdicts->messages.back().reason, "link down: heartbeat timeout");
+  CAF_REQUIRE_GREATER(w->asked.size(), 10u);
+  CAF_CHECK_EQUAL(w->asked.front(), 700);
+  CAF_CHECK_EQUAL(w->received.front().from, "amsterdam");
+  CAF_CHECK_EQUAL(w->received.front().target, "moscow");
+  // almaty loses it too: dead at the next round.
+  w->sees = false;
+  auto asked = w->asked.size();
+  pass(100ms);
+  CAF_CHECK_EQUAL(w->asked.size(), asked + 1);
+  CAF_CHECK_EQUAL(verdicts->seen.back(), "dead@2600");
+  CAF_CHECK_EQUAL(verdicts->messages.back().reason, "link down: heartbeat timeout");
+}
+
+CAF_TEST(a witness that does not answer delays the verdict by one timeout at most) {
+  start();
+  link_up_now();
+  witness_up();
+  w->answering = false;
+  pass(500ms);
+  send(link_down{"moscow", "closed"});
+  pass(1s);
+  // Asked at 700, no answer within the probe's timeout (200 ms): dead at 900.
+  CAF_CHECK_EQUAL(w->asked, (times{700}));
+  CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "alive@0", "suspect@500", "dead@900"}));
+}
+
+CAF_TEST(a peer never seen that another node sees stays unknown after the grace) {
+  start();
+  witness_up();
+  pass(5s);
+  // Rounds at 0, 1000, 2000 fail; from 2000 on each last step is contradicted by almaty.
+  CAF_CHECK_EQUAL(verdicts->seen, events{"unknown@0"});
+  CAF_CHECK_EQUAL(w->asked, (times{2000, 3000, 4000, 5000}));
+  CAF_CHECK_EQUAL(verdicts->messages.back().reason, "no link yet");
+  // It dials us: alive at once.
+  link_up_now();
+  CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "alive@5000"}));
+}
+
+CAF_TEST(nobody left to ask - the verdict is this node alone) {
+  start();
+  link_up_now();
+  witness_up();
+  send(link_down{"almaty", "closed"});
+  pass(500ms);
+  send(link_down{"moscow", "closed"});
+  pass(1s);
+  CAF_CHECK(w->asked.empty());
+  CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "alive@0", "suspect@500", "dead@700"}));
+}
+
+CAF_TEST(back on the network the peer is judged afresh with the grace of a start) {
+  start(check_mode::service, 1500ms);
+  pass(4s);
+  CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "dead@4000"}));
+  send(network_changed{false, "no carrier on eth0"});
+  CAF_CHECK_EQUAL(verdicts->seen.size(), 2u);
+  pass(1s);
+  send(network_changed{true, "an interface has a carrier again"});
+  CAF_CHECK_EQUAL(verdicts->seen, (events{"unknown@0", "dead@4000", "unknown@5000"}));
+  CAF_CHECK_EQUAL(verdicts->messages.back().reason, "network back: judged afresh");
+  // The grace (1.5 s) and the fall count start over.
+  pass(3s);
+  CAF_CHECK_EQUAL(verdicts->seen.back(), "unknown@5000");
+  pass(2s);
+  CAF_CHECK_EQUAL(verdicts->seen.back().substr(0, 5), "dead@");
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -86,3 +86,39 @@ CAF_TEST(direct evidence revives a dead peer at once) {
   CAF_CHECK(t.observe(false));
   CAF_CHECK(t.value() == verdict::suspect);
 }
+
+CAF_TEST(would_fall marks the failure that would be the last step) {
+  verdict_tracker t{2, 3};
+  t.observe(true);
+  CAF_CHECK(!t.would_fall());
+  t.observe(false);
+  CAF_CHECK(!t.would_fall());
+  t.observe(false);
+  CAF_CHECK(t.would_fall());
+  // Another node still sees it: the count stays one short of dead, and the next round asks again.
+  t.observe_unanswered();
+  CAF_CHECK(t.value() == verdict::suspect);
+  CAF_CHECK(t.would_fall());
+  CAF_CHECK(t.observe(false));
+  CAF_CHECK(t.value() == verdict::dead);
+  // Nothing left to decide about a dead peer.
+  CAF_CHECK(!t.would_fall());
+  // With fall 1 the first failure is the last step.
+  verdict_tracker quick{1, 1};
+  CAF_CHECK(quick.would_fall());
+}
+
+CAF_TEST(reset makes any verdict unknown with no counts) {
+  verdict_tracker t{3, 2};
+  t.observe(false);
+  t.observe(false);
+  CAF_REQUIRE(t.value() == verdict::dead);
+  CAF_CHECK(t.reset());
+  CAF_CHECK(t.value() == verdict::unknown);
+  CAF_CHECK_EQUAL(t.failures(), 0);
+  CAF_CHECK_EQUAL(t.successes(), 0);
+  CAF_CHECK(!t.reset());
+  // Afresh: the first success is trusted again, no rise needed.
+  CAF_CHECK(t.observe(true));
+  CAF_CHECK(t.value() == verdict::alive);
+}

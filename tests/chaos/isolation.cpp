@@ -1,9 +1,9 @@
 // The holder's host off the network (its switch port down), then back. The next node takes
-// over; the returning holder takes its duty back without two pollers at once.
-// KNOWN FAILING on today's code (issue 15): the isolated holder keeps its duty, and when it is
-// back both poll until the two holders sort themselves out after `rise` probe rounds.
+// over; the returning holder takes its duty back without two pollers at once: it stopped its
+// duty when its network went down and, back, hears who holds it before it claims (issue 15;
+// failed before: both polled after the return until `rise` probe rounds sorted them out).
 #define CAF_SUITE chaos.isolation
-// ctest-labels: chaos chaos-known-failing
+// ctest-labels: chaos
 #include "caf/test/dsl.hpp"
 
 #include "support/chaos_test.hpp"

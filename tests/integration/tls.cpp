@@ -424,10 +424,10 @@ CAF_TEST(a node of another major protocol version is refused with both versions 
   auto spb = std::find_if(s.links.begin(), s.links.end(),
                           [](const link_status& l) { return l.node == "spb"; });
   GUARD_REQUIRE(spb != s.links.end());
-  CAF_CHECK(contains(spb->problem, "protocol 2.0, this node 1.0"));
+  CAF_CHECK(contains(spb->problem, "protocol 2.0, this node 1.1"));
   auto warnings = captured.lines("warning");
   CAF_CHECK(std::any_of(warnings.begin(), warnings.end(), [](const std::string& l) {
-    return contains(l, "[novosibirsk] peer spb:") && contains(l, "protocol 2.0, this node 1.0");
+    return contains(l, "[novosibirsk] peer spb:") && contains(l, "protocol 2.0, this node 1.1");
   }));
   // The real spb is unaffected.
   CAF_CHECK(full_mesh(c, 5s));

@@ -72,6 +72,65 @@ CAF_TEST(every message survives the wire and its sender is the node of its link)
   round_trip(heartbeat{});
 }
 
+CAF_TEST(the indirect probe and the duty state of 1.1 survive the wire) {
+  CAF_CHECK(current == (version{1, 1}));
+  auto q = round_trip(probe_req{"whoever", "amsterdam"}, 8);
+  CAF_CHECK_EQUAL(q.from, "moscow");
+  CAF_CHECK_EQUAL(q.target, "amsterdam");
+  auto a = round_trip(probe_ack{"whoever", "amsterdam", true}, 0, 8);
+  CAF_CHECK_EQUAL(a.node, "moscow");
+  CAF_CHECK_EQUAL(a.target, "amsterdam");
+  CAF_CHECK(a.alive);
+  CAF_CHECK(!round_trip(probe_ack{"x", "spb", false}, 0, 9).alive);
+  for (auto role :
+       {duty_role::standby, duty_role::claiming, duty_role::holder, duty_role::releasing}) {
+    auto d = round_trip(duty_state{"bot", "whoever", role, 12});
+    CAF_CHECK_EQUAL(d.from, "moscow");
+    CAF_CHECK_EQUAL(d.duty, "bot");
+    CAF_CHECK(d.role == role);
+    CAF_CHECK_EQUAL(d.term, 12u);
+  }
+}
+
+CAF_TEST(a relay names its receiver and a relayed message its origin) {
+  for (auto kind : {relay_kind::claim, relay_kind::released, relay_kind::refused}) {
+    // Sent by moscow to the node in the middle: its origin is moscow, whatever it says.
+    auto r = round_trip(relay{"amsterdam", "spb", kind, "bot", 7, 9});
+    CAF_CHECK_EQUAL(r.to, "amsterdam");
+    CAF_CHECK_EQUAL(r.origin, "moscow");
+    CAF_CHECK(r.kind == kind);
+    CAF_CHECK_EQUAL(r.duty, "bot");
+    CAF_CHECK_EQUAL(r.term, 7u);
+    CAF_CHECK_EQUAL(r.highest, 9u);
+    // Passed on by moscow: moscow is the one that vouches for the origin.
+    auto d = round_trip(relayed{"x", "spb", kind, "bot", 7, 9});
+    CAF_CHECK_EQUAL(d.via, "moscow");
+    CAF_CHECK_EQUAL(d.origin, "spb");
+    CAF_CHECK(d.kind == kind);
+    CAF_CHECK_EQUAL(d.term, 7u);
+    CAF_CHECK_EQUAL(d.highest, 9u);
+  }
+}
+
+CAF_TEST(a malformed indirect probe duty state or relay is refused) {
+  for (const auto* body : {
+           R"({"t":"probe_req","id":1})",
+           R"({"t":"probe_req","target":"a b","id":1})",
+           R"({"t":"probe_ack","target":"amsterdam","alive":1,"re":1})",
+           R"({"t":"probe_ack","target":"amsterdam","re":1})",
+           R"({"t":"duty_state","duty":"bot","role":"king","term":1})",
+           R"({"t":"duty_state","duty":"bot","role":2,"term":1})",
+           R"({"t":"duty_state","duty":"bot","role":"holder","term":-1})",
+           R"({"t":"duty_state","role":"holder","term":1})",
+           R"({"t":"relay","to":"spb","kind":"ping","duty":"bot","term":1,"highest":0})",
+           R"({"t":"relay","kind":"claim","duty":"bot","term":1,"highest":0})",
+           R"({"t":"relay","to":"spb","kind":"claim","duty":"bot","term":1})",
+           R"({"t":"relayed","origin":"../x","kind":"claim","duty":"bot","term":1,"highest":0})",
+           R"({"t":"relayed","kind":"released","duty":"bot","term":1,"highest":0})",
+       })
+    CAF_CHECK(outcome_of(body) == outcome::malformed);
+}
+
 CAF_TEST(a claim naming another sender is still a claim of the node of its link) {
   auto got = decode(R"({"t":"claim","duty":"bot","term":5,"from":"amsterdam"})", "novosibirsk");
   CAF_REQUIRE(got.result == outcome::ok);

@@ -15,6 +15,9 @@ fail_query_conflict):
   answered 409 "Conflict: terminated by other getUpdates request; make sure that only one bot
   instance is running", the newer one waits. At most one such 409 is sent immediately per
   3 s; a conflict within 3 s of the last immediate one is held 3 s before its 409 goes out.
+  A 409 sent at once ends the older poll, in the log, when the newer one arrived: Telegram
+  served one of them at every instant (the older's client may be gone, cut off from the
+  network, and never read its 409). A held 409 ends it when it goes out.
 - A new update wakes the open long poll (answered 1 ms later).
 - Telegram's throttles: the same offset again within 3 s with timeout < 3 waits 3 s; within
   0.5 s it gets limit 1.
@@ -68,6 +71,8 @@ class Poll:
         # When it is to be answered with updates (a new one arrived), or with a 409.
         self.wake_at = None
         self.conflict_at = None
+        # Wall clock (us) of the newer request that replaced it at once with a 409.
+        self.replaced_us = None
 
 
 class Bot:
@@ -112,9 +117,10 @@ class Bot:
             self.updates = [u for u in self.updates if u[0] >= offset]
         return [u[1] for u in self.updates[:limit]]
 
-    def conflict(self, poll, now):
+    def conflict(self, poll, now, by_us):
         if now >= self.next_conflict_time:
             poll.conflict_at = now
+            poll.replaced_us = by_us
             self.next_conflict_time = now + 3.0
         else:
             poll.conflict_at = now + 3.0
@@ -154,7 +160,7 @@ class Bot:
             if result or timeout == 0:
                 return self.delivered(result, entry)
             if self.open_poll is not None:
-                self.conflict(self.open_poll, now)
+                self.conflict(self.open_poll, now, entry["start_us"])
                 self.cond.notify_all()
             poll = Poll(offset, limit, now + timeout)
             self.open_poll = poll
@@ -163,6 +169,8 @@ class Bot:
                 if poll.conflict_at is not None:
                     if now >= poll.conflict_at:
                         entry["outcome"] = "conflict"
+                        if poll.replaced_us is not None:
+                            entry["end_us"] = poll.replaced_us
                         return 409, {"ok": False, "error_code": 409, "description": CONFLICT}
                     wait = poll.conflict_at - now
                 elif (poll.wake_at is not None and now >= poll.wake_at) or now >= poll.deadline:
@@ -296,7 +304,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             self.reply(*answer)
         entry["status"] = None if answer is None else answer[0]
-        entry["end_us"] = wall_us()
+        entry.setdefault("end_us", wall_us())
         bot.log(entry)
 
     def dispatch(self, parts, entry):
