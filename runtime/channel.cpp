@@ -389,8 +389,9 @@ struct tls_channel::core : std::enable_shared_from_this<core> {
     finish(c, c->reason);
   }
 
-  /// Closes `c` and, when it was an open link, tells the sink (once).
-  void finish(const std::shared_ptr<connection>& c, const std::string& reason) {
+  /// Closes `c` and, when it was an open link, tells the sink (once). By value: `c` may be the
+  /// very entry of `current` this erases.
+  void finish(std::shared_ptr<connection> c, const std::string& reason) {
     c->shut(reason);
     live.erase(c);
     if (!c->open)

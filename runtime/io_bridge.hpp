@@ -32,10 +32,15 @@ boost::asio::awaitable<caf::expected<T>> ask_actor(boost::asio::io_context& io,
       state->ready.cancel();
     });
   };
-  sys.spawn([=](caf::event_based_actor* self) {
-    self->request(dest, timeout, xs...)
-        .then([=](T& x) { deliver(std::move(x)); }, [=](caf::error& e) { deliver(std::move(e)); });
-  });
+  // `dest` as the spawn's argument: CAF 0.17.6 binds a reference to null for a function actor
+  // spawned without one (tests/sanitizers/ubsan.supp).
+  sys.spawn(
+      [=](caf::event_based_actor* self, caf::actor to) {
+        self->request(to, timeout, xs...)
+            .then([=](T& x) { deliver(std::move(x)); },
+                  [=](caf::error& e) { deliver(std::move(e)); });
+      },
+      dest);
   while (!state->value) {
     boost::system::error_code ec;
     state->ready.expires_at(std::chrono::steady_clock::time_point::max());
