@@ -57,12 +57,13 @@ CAF_TEST(killing the service process leaves no orphan duty process) {
   auto config_path = dir + "/montana.toml";
   {
     std::ofstream f{config_path};
-    f << with_identities("[cluster]\nport = " + std::to_string(free_port("127.0.0.1")) +
-                             "\n[[cluster.nodes]]\nname = \"solo\"\nhost = \"127.0.0.1\"\n"
-                             "[duty.bot]\ncommand = [\"" MONTANA_RECORDER_PATH
-                             "\"]\nstartup_delay = \"100ms\"\n[duty.bot.env]\nMONTANA_RECORD = \"" +
-                             record + "\"\n[log]\nlevel = \"warn\"\n",
-                         dir + "/identities");
+    f << with_private_files(
+        "[cluster]\nport = " + std::to_string(free_port("127.0.0.1")) +
+            "\n[[cluster.nodes]]\nname = \"solo\"\nhost = \"127.0.0.1\"\n"
+            "[duty.bot]\ncommand = [\"" MONTANA_RECORDER_PATH
+            "\"]\nstartup_delay = \"100ms\"\n[duty.bot.env]\nMONTANA_RECORD = \"" +
+            record + "\"\n[log]\nlevel = \"warn\"\n",
+        dir + "/identities");
   }
   // SIGKILL leaves the node's private directory behind: it makes it in ours.
   process service{dir, {"run", "--config", config_path, "--node", "solo"}, {"TMPDIR=" + dir}};

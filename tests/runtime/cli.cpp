@@ -103,13 +103,13 @@ struct fixture : scratch {
                           const std::string& level = "info") {
     return write(
         "solo.toml",
-        with_identities("[cluster]\nport = " + std::to_string(port) +
-                            "\n\n[[cluster.nodes]]\nname = \"solo\"\nhost = \"" + host +
-                            "\"\n\n[duty.bot]\ncommand = " + command +
-                            "\nstartup_delay = \"0s\"\nstop_grace = \"2s\"\n\n[log]\nlevel "
-                            "= \"" +
-                            level + "\"\n",
-                        dir + "/identities"));
+        with_private_files("[cluster]\nport = " + std::to_string(port) +
+                               "\n\n[[cluster.nodes]]\nname = \"solo\"\nhost = \"" + host +
+                               "\"\n\n[duty.bot]\ncommand = " + command +
+                               "\nstartup_delay = \"0s\"\nstop_grace = \"2s\"\n\n[log]\nlevel "
+                               "= \"" +
+                               level + "\"\n",
+                           dir + "/identities"));
   }
 
   /// Runs the binary to its end (at most `timeout`) and requires that it ended.

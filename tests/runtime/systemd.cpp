@@ -219,11 +219,12 @@ struct fixture : scratch {
   std::string solo_config() {
     auto port = free_port("127.0.0.1");
     auto path = dir + "/solo.toml";
-    write_file(path, with_identities("[cluster]\nport = " + std::to_string(port) +
-                                         "\n\n[[cluster.nodes]]\nname = \"solo\"\nhost = "
-                                         "\"127.0.0.1\"\n\n[duty.bot]\ncommand = [\"/bin/sleep\", "
-                                         "\"60\"]\nstartup_delay = \"0s\"\nstop_grace = \"2s\"\n",
-                                     dir + "/identities"));
+    write_file(path,
+               with_private_files("[cluster]\nport = " + std::to_string(port) +
+                                      "\n\n[[cluster.nodes]]\nname = \"solo\"\nhost = "
+                                      "\"127.0.0.1\"\n\n[duty.bot]\ncommand = [\"/bin/sleep\", "
+                                      "\"60\"]\nstartup_delay = \"0s\"\nstop_grace = \"2s\"\n",
+                                  dir + "/identities"));
     return path;
   }
 

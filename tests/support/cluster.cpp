@@ -83,11 +83,12 @@ bool pid_alive(int pid) {
   return pos == std::string::npos || pos + 2 >= content.size() || content[pos + 2] != 'Z';
 }
 
-std::string with_identities(const std::string& text, const std::string& dir) {
+std::string with_private_files(const std::string& text, const std::string& dir) {
   auto cfg = parse_config(text, "<test>");
   create_cluster_identities(cfg, dir);
   return text + "\n[tls]\nkey = \"" + cfg.tls.key + "\"\ncertificates = \"" + cfg.tls.certificates +
-         "\"\nregistry = \"" + cfg.tls.registry + "\"\n";
+         "\"\nregistry = \"" + cfg.tls.registry + "\"\n[shell]\nsocket = \"" + dir +
+         "/{node}.sock\"\n";
 }
 
 cluster::cluster(profile p, const std::function<void(config&)>& tweak) : dir_(make_temp_dir()) {

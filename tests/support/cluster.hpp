@@ -59,8 +59,10 @@ uint16_t free_port(const std::string& host);
 bool pid_alive(int pid);
 
 /// For tests that start the real binary: creates identities for every node of the TOML
-/// configuration `text` in `dir` and returns `text` with a [tls] table that points at them.
-std::string with_identities(const std::string& text, const std::string& dir);
+/// configuration `text` in `dir` and returns `text` with a [tls] table that points at them and
+/// a [shell] table whose socket lies in `dir` too (the default, /run/montana/NODE.sock, is one
+/// for every process on the machine: two suites running a node of the same name collide).
+std::string with_private_files(const std::string& text, const std::string& dir);
 
 /// The nodes `n`'s gateway has a link to now (empty when it does not answer within a second).
 std::vector<std::string> linked_nodes(node& n);
